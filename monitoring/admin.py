@@ -1,0 +1,66 @@
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from .models import Alert, Decision, LabDraw, LabResult, ReferenceRange, SubjectSafetyState
+
+
+@admin.register(ReferenceRange)
+class ReferenceRangeAdmin(admin.ModelAdmin):
+    list_display = ["analyte", "sex", "age_min", "age_max", "uln", "unit", "valid_from"]
+    list_filter = ["analyte", "sex"]
+
+
+class LabResultInline(admin.TabularInline):
+    model = LabResult
+    extra = 0
+    fields = ["analyte", "value", "unit", "reported_uln", "uln", "uln_source", "uln_multiple"]
+    readonly_fields = ["uln", "uln_source", "uln_multiple"]
+
+
+@admin.register(LabDraw)
+class LabDrawAdmin(SimpleHistoryAdmin):
+    list_display = ["subject", "collected_at", "lab_name", "symptoms_of_liver_injury", "entered_by"]
+    list_filter = ["subject__site", "symptoms_of_liver_injury"]
+    search_fields = ["subject__subject_id", "lab_name"]
+    date_hierarchy = "collected_at"
+    inlines = [LabResultInline]
+
+
+@admin.register(LabResult)
+class LabResultAdmin(SimpleHistoryAdmin):
+    list_display = ["draw", "analyte", "value", "unit", "uln", "uln_multiple"]
+    list_filter = ["analyte", "uln_source"]
+    search_fields = ["draw__subject__subject_id"]
+
+
+@admin.register(SubjectSafetyState)
+class SubjectSafetyStateAdmin(admin.ModelAdmin):
+    list_display = ["subject", "state", "data_version", "evaluated_version", "evaluated_at"]
+    list_filter = ["state"]
+    search_fields = ["subject__subject_id"]
+
+
+class DecisionInline(admin.TabularInline):
+    model = Decision
+    extra = 0
+    readonly_fields = ["reviewer", "action", "reason", "signed_at", "signature_meaning"]
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Alert)
+class AlertAdmin(SimpleHistoryAdmin):
+    list_display = ["subject", "rule", "kind", "severity", "status", "triggered_at", "due_by"]
+    list_filter = ["severity", "status", "kind", "subject__site"]
+    search_fields = ["subject__subject_id", "explanation"]
+    date_hierarchy = "triggered_at"
+    inlines = [DecisionInline]
+
+
+@admin.register(Decision)
+class DecisionAdmin(SimpleHistoryAdmin):
+    list_display = ["alert", "action", "reviewer", "signed_at"]
+    list_filter = ["action"]
+    readonly_fields = ["alert", "reviewer", "action", "reason", "signed_at", "signature_meaning"]

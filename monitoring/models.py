@@ -1,0 +1,220 @@
+from django.conf import settings
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from subjects.models import Dose, Subject
+
+from . import rules, units
+
+ANALYTE_CHOICES = [(code, code) for code in units.ANALYTES]
+SEVERITY_CHOICES = [(s, s.capitalize()) for s in rules.SEVERITY_ORDER]
+KIND_CHOICES = [(r.kind, f"{r.id} {r.kind}") for r in rules.RULES]
+STATE_CHOICES = [
+    (rules.DOSING, "Dosing"),
+    (rules.MONITORING, "Weekly monitoring"),
+    (rules.WITHHELD, "Withheld"),
+    (rules.DISCONTINUED, "Discontinued"),
+]
+
+
+class ReferenceRange(models.Model):
+    """A laboratory's upper limit of normal for an analyte, sex and age band."""
+
+    class Sex(models.TextChoices):
+        ANY = "", "Any"
+        MALE = "M", "Male"
+        FEMALE = "F", "Female"
+
+    analyte = models.CharField(max_length=8, choices=ANALYTE_CHOICES)
+    sex = models.CharField(max_length=1, choices=Sex.choices, blank=True, default="")
+    age_min = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Years, inclusive")
+    age_max = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Years, inclusive")
+    uln = models.DecimalField("ULN", max_digits=12, decimal_places=4)
+    unit = models.CharField(max_length=12)
+    valid_from = models.DateField()
+
+    class Meta:
+        ordering = ["analyte", "sex", "age_min", "-valid_from"]
+
+    def __str__(self):
+        sex = self.sex or "any sex"
+        return f"{self.analyte} {sex} ULN {self.uln} {self.unit} from {self.valid_from}"
+
+    def as_spec(self) -> units.RangeSpec:
+        return units.RangeSpec(
+            self.analyte, self.sex, self.age_min, self.age_max, self.uln, self.unit, self.valid_from
+        )
+
+
+class LabDraw(models.Model):
+    """One blood draw: several results collected at one time."""
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="draws")
+    collected_at = models.DateTimeField()
+    lab_name = models.CharField(max_length=120, blank=True)
+    symptoms_of_liver_injury = models.BooleanField(default=False)
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    entered_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "collected_at"], name="unique_draw_time")
+        ]
+        ordering = ["collected_at"]
+
+    def __str__(self):
+        return f"{self.subject} draw {self.collected_at:%Y-%m-%d %H:%M}"
+
+
+class LabResult(models.Model):
+    """A value as entered, and the same in the canonical unit with its ULN and multiple."""
+
+    ULN_SOURCES = [("reported", "Reported"), ("reference", "Reference range"), ("default", "Default")]
+
+    draw = models.ForeignKey(LabDraw, on_delete=models.CASCADE, related_name="results")
+    analyte = models.CharField(max_length=8, choices=ANALYTE_CHOICES)
+    value = models.DecimalField(max_digits=14, decimal_places=4)
+    unit = models.CharField(max_length=12)
+    reported_uln = models.DecimalField(
+        "reported ULN", max_digits=14, decimal_places=4, null=True, blank=True
+    )
+    value_canonical = models.DecimalField(max_digits=18, decimal_places=6)
+    uln = models.DecimalField(
+        "ULN", max_digits=18, decimal_places=6, null=True, blank=True, help_text="Canonical unit"
+    )
+    uln_source = models.CharField(max_length=10, choices=ULN_SOURCES, blank=True)
+    uln_multiple = models.DecimalField("×ULN", max_digits=14, decimal_places=4, null=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["draw", "analyte"], name="unique_result_analyte")
+        ]
+        ordering = ["draw", "analyte"]
+
+    def __str__(self):
+        return f"{self.analyte} {self.value} {self.unit}"
+
+    @property
+    def canonical_unit(self):
+        return units.ANALYTES[self.analyte].canonical_unit
+
+    def exact_value(self):
+        return units.to_canonical(self.analyte, self.value, self.unit)
+
+    def exact_uln(self):
+        """The ULN exactly: converted from the reported one, else the stored canonical one."""
+        if self.reported_uln is not None:
+            return units.to_canonical(self.analyte, self.reported_uln, self.unit)
+        if self.uln is None:
+            return None
+        return units.Fraction(self.uln)
+
+
+class SubjectSafetyState(models.Model):
+    """Where a subject stands, and whether its latest data has been evaluated.
+
+    `data_version` grows with every write to the subject's safety data; an evaluation records
+    the version it saw, so the sweep finds any subject whose data is newer than its evaluation.
+    """
+
+    subject = models.OneToOneField(Subject, on_delete=models.CASCADE, related_name="safety")
+    state = models.CharField(max_length=20, choices=STATE_CHOICES, default=rules.DOSING)
+    data_version = models.PositiveIntegerField(default=1)
+    evaluated_version = models.PositiveIntegerField(default=0)
+    data_changed_at = models.DateTimeField(null=True, blank=True)
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+    evaluated_as_of = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state"])]
+
+    def __str__(self):
+        return f"{self.subject}: {self.get_state_display()}"
+
+    @property
+    def pending(self):
+        return self.evaluated_version < self.data_version
+
+
+class Alert(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        RESOLVED = "resolved", "Resolved"
+        RETRACTED = "retracted", "Retracted"
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="alerts")
+    kind = models.CharField(max_length=32, choices=KIND_CHOICES)
+    rule = models.CharField(max_length=4)
+    severity = models.CharField(max_length=10, choices=SEVERITY_CHOICES)
+    severity_rank = models.PositiveSmallIntegerField(help_text="0 = critical, for sorting")
+    draw = models.ForeignKey(
+        LabDraw, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
+    )
+    dose = models.ForeignKey(
+        Dose, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
+    )
+    triggered_at = models.DateTimeField(help_text="When the triggering draw or dose happened")
+    opened_at = models.DateTimeField()
+    opened_as_of = models.DateTimeField(help_text="Evaluation time that first raised it")
+    due_by = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    status_reason = models.TextField(blank=True)
+    closed_by_rules = models.BooleanField(
+        default=False, help_text="Retracted or resolved by re-evaluation, not by a reviewer"
+    )
+    explanation = models.TextField()
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subject", "kind", "triggered_at"], name="unique_alert_identity"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "severity_rank", "due_by"]),
+            models.Index(fields=["subject", "status"]),
+        ]
+        ordering = ["severity_rank", "due_by", "-triggered_at"]
+
+    def __str__(self):
+        return f"{self.rule} {self.kind} for {self.subject}"
+
+    @property
+    def rule_definition(self):
+        return rules.RULE_BY_KIND[self.kind]
+
+    @property
+    def is_active(self):
+        return self.status in (self.Status.OPEN, self.Status.ACKNOWLEDGED)
+
+
+class Decision(models.Model):
+    """A safety reviewer's signed decision on an alert."""
+
+    class Action(models.TextChoices):
+        WITHHOLD = "withhold", "Withhold dosing"
+        CONFIRM = "confirm", "Confirm elevation"
+        RESUME_SAME_DOSE = "resume_same_dose", "Resume at the same dose"
+        RESUME_REDUCED_DOSE = "resume_reduced_dose", "Resume at the reduced dose"
+        DISCONTINUE = "discontinue", "Discontinue treatment"
+        DISMISS = "dismiss", "Dismiss"
+
+    alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="decisions")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=24, choices=Action.choices)
+    reason = models.TextField()
+    signed_at = models.DateTimeField()
+    signature_meaning = models.CharField(max_length=200)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["signed_at"]
+
+    def __str__(self):
+        return f"{self.get_action_display()} by {self.reviewer} at {self.signed_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,359 @@
+"""Writes: lab draws, corrections, evaluation and reconciliation of alerts. Each public function
+is one transaction; evaluation is requested on commit so it never sees uncommitted data, and the
+entry never fails because the broker is down (the sweep catches up)."""
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
+
+from subjects.models import Dose, Subject
+
+from . import rules, units
+from .models import Alert, Decision, LabDraw, LabResult, ReferenceRange, SubjectSafetyState
+
+log = logging.getLogger(__name__)
+
+EVALUATION_CHUNK = 200
+
+
+class EntryError(ValueError):
+    """Bad input, naming the field it concerns."""
+
+    def __init__(self, field, message):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ResultEntry:
+    analyte: str
+    value: Decimal
+    unit: str
+    reported_uln: Decimal | None = None
+
+
+# ---- evaluation requests ------------------------------------------------------------------
+
+
+def mark_changed(subject_pks):
+    """Record that these subjects' safety data changed; evaluate them once this commits."""
+    subject_pks = sorted(set(subject_pks))
+    if not subject_pks:
+        return
+    now = timezone.now()
+    existing = set(
+        SubjectSafetyState.objects.filter(subject_id__in=subject_pks).values_list(
+            "subject_id", flat=True
+        )
+    )
+    SubjectSafetyState.objects.bulk_create(
+        [SubjectSafetyState(subject_id=pk) for pk in subject_pks if pk not in existing],
+        ignore_conflicts=True,
+    )
+    SubjectSafetyState.objects.filter(subject_id__in=subject_pks).update(
+        data_version=F("data_version") + 1, data_changed_at=now
+    )
+    transaction.on_commit(lambda: enqueue_evaluation(subject_pks))
+
+
+def enqueue_evaluation(subject_pks):
+    """Queue evaluation; if the broker is unreachable, log it and leave it to the sweep."""
+    from . import tasks
+
+    try:
+        for start in range(0, len(subject_pks), EVALUATION_CHUNK):
+            tasks.evaluate_subjects.delay(subject_pks[start : start + EVALUATION_CHUNK])
+    except Exception:
+        log.exception("could not queue evaluation of %d subject(s); the sweep will retry",
+                      len(subject_pks))
+
+
+# ---- lab entry ----------------------------------------------------------------------------
+
+
+def reference_ranges():
+    return [r.as_spec() for r in ReferenceRange.objects.all()]
+
+
+def fill_result(result: LabResult, subject: Subject, collected_at, ranges) -> LabResult:
+    """Set the canonical value, ULN and ×ULN of a result from its value, unit and reported ULN."""
+    result.unit = units.normalise_unit(result.analyte, result.unit)
+    exact = units.to_canonical(result.analyte, result.value, result.unit)
+    resolved = units.resolve_uln(
+        result.analyte,
+        result.unit,
+        result.reported_uln,
+        subject.sex,
+        subject.birth_date,
+        collected_at.date(),
+        ranges,
+    )
+    result.value_canonical = units.as_decimal(exact)
+    if resolved is None:
+        result.uln = None
+        result.uln_source = ""
+        result.uln_multiple = None
+    else:
+        result.uln = units.as_decimal(resolved.value)
+        result.uln_source = resolved.source
+        result.uln_multiple = units.as_decimal(exact / resolved.value, 4)
+    return result
+
+
+@transaction.atomic
+def record_draw(
+    subject, collected_at, results, *, symptoms=False, lab_name="", user=None, reason=""
+) -> LabDraw:
+    """Save a whole draw with its results and queue its evaluation."""
+    if not results:
+        raise EntryError("results", "enter at least one result")
+    if LabDraw.objects.filter(subject=subject, collected_at=collected_at).exists():
+        raise EntryError(
+            "collected_at", f"a draw is already recorded for {subject} at {collected_at:%Y-%m-%d %H:%M}"
+        )
+    draw = LabDraw(
+        subject=subject,
+        collected_at=collected_at,
+        lab_name=lab_name,
+        symptoms_of_liver_injury=symptoms,
+        entered_by=user,
+    )
+    draw._change_reason = reason or "entered"
+    draw.save()
+    ranges = reference_ranges()
+    objs = [
+        fill_result(
+            LabResult(
+                draw=draw,
+                analyte=r.analyte,
+                value=r.value,
+                unit=r.unit,
+                reported_uln=r.reported_uln,
+            ),
+            subject,
+            collected_at,
+            ranges,
+        )
+        for r in results
+    ]
+    bulk_create_with_history(objs, LabResult, default_user=user, default_change_reason=reason or "entered")
+    mark_changed([subject.pk])
+    return draw
+
+
+@transaction.atomic
+def correct_result(result: LabResult, *, value, unit=None, reported_uln=None, reason, user=None):
+    """Change a saved value; the reason is required and kept in the audit history."""
+    if not (reason or "").strip():
+        raise EntryError("reason", "a reason is required to change a saved lab value")
+    result = LabResult.objects.select_for_update().select_related("draw__subject").get(pk=result.pk)
+    result.value = value
+    if unit is not None:
+        result.unit = unit
+    result.reported_uln = reported_uln
+    fill_result(result, result.draw.subject, result.draw.collected_at, reference_ranges())
+    result._change_reason = reason.strip()
+    if user is not None:
+        result._history_user = user
+    result.save()
+    mark_changed([result.draw.subject_id])
+    return result
+
+
+# ---- evaluation ---------------------------------------------------------------------------
+
+
+def history_of(subject, draws, doses) -> rules.History:
+    return rules.History(
+        draws=tuple(
+            rules.Draw(
+                key=draw.pk,
+                collected_at=draw.collected_at,
+                symptoms=draw.symptoms_of_liver_injury,
+                results=tuple(
+                    rules.Result(
+                        analyte=r.analyte,
+                        value=r.exact_value(),
+                        uln=r.exact_uln(),
+                        entered_value=r.value,
+                        entered_unit=r.unit,
+                    )
+                    for r in draw.results.all()
+                ),
+            )
+            for draw in draws
+        ),
+        doses=tuple(
+            rules.Dose(key=d.pk, administered_at=d.administered_at, dose_mg=d.dose_mg) for d in doses
+        ),
+        active_liver_disease=subject.active_liver_disease,
+        maintenance_days=subject.study.maintenance_days,
+    )
+
+
+def evaluate_subjects(subject_pks, as_of=None):
+    """Re-evaluate these subjects' whole histories and reconcile their alerts.
+
+    Loads each chunk of subjects in a handful of queries; one transaction per chunk, holding a
+    lock on the subjects' safety states so two evaluations of one subject never interleave.
+    Returns the number of subjects evaluated.
+    """
+    subject_pks = sorted(set(subject_pks))
+    done = 0
+    for start in range(0, len(subject_pks), EVALUATION_CHUNK):
+        done += _evaluate_chunk(subject_pks[start : start + EVALUATION_CHUNK], as_of)
+    return done
+
+
+@transaction.atomic
+def _evaluate_chunk(pks, as_of):
+    now = timezone.now()
+    as_of = as_of or now
+    SubjectSafetyState.objects.bulk_create(
+        [SubjectSafetyState(subject_id=pk) for pk in pks], ignore_conflicts=True
+    )
+    states = {
+        s.subject_id: s
+        for s in SubjectSafetyState.objects.select_for_update().filter(subject_id__in=pks)
+    }
+    subjects = Subject.objects.select_related("study").in_bulk(pks)
+    draws, doses, alerts = {}, {}, {}
+    for draw in LabDraw.objects.filter(subject_id__in=pks).prefetch_related("results"):
+        draws.setdefault(draw.subject_id, []).append(draw)
+    for dose in Dose.objects.filter(subject_id__in=pks):
+        doses.setdefault(dose.subject_id, []).append(dose)
+    for alert in Alert.objects.filter(subject_id__in=pks):
+        alerts.setdefault(alert.subject_id, []).append(alert)
+    discontinued_by_reviewer = set(
+        Decision.objects.filter(
+            alert__subject_id__in=pks, action=Decision.Action.DISCONTINUE
+        ).values_list("alert__subject_id", flat=True)
+    )
+    new_alerts = []
+    for pk, subject in subjects.items():
+        state = states[pk]
+        seen_version = state.data_version
+        assessment = rules.evaluate(
+            history_of(subject, draws.get(pk, []), doses.get(pk, [])), as_of
+        )
+        new_alerts += reconcile(subject, assessment, alerts.get(pk, []), now)
+        state.state = (
+            rules.DISCONTINUED if pk in discontinued_by_reviewer else assessment.state
+        )
+        state.evaluated_version = seen_version
+        state.evaluated_at = now
+        state.evaluated_as_of = as_of
+    bulk_create_with_history(new_alerts, Alert, default_change_reason="raised by " + rules.RULES_VERSION)
+    SubjectSafetyState.objects.bulk_update(
+        states.values(), ["state", "evaluated_version", "evaluated_at", "evaluated_as_of"]
+    )
+    return len(subjects)
+
+
+def reconcile(subject, assessment, stored, now):
+    """Bring stored alerts in line with an assessment; returns the alerts to create.
+
+    Alerts the assessment still demands keep their status and decisions (their wording and due
+    date follow the data). Alerts it no longer demands are never deleted: a lab-driven one is
+    retracted (its trigger was corrected away); a time-driven one whose moment has passed is
+    resolved. The one exception is an undecided time-driven alert raised by an evaluation at a
+    later time than this one (`evaluate --as-of` going back in time): it never existed as of this
+    time, so it goes, and its audit history keeps the record.
+    """
+    by_identity = {(a.kind, a.triggered_at): a for a in stored}
+    to_create = []
+    demanded = set()
+    for finding in assessment.findings:
+        identity = (finding.kind, finding.triggered_at)
+        demanded.add(identity)
+        alert = by_identity.get(identity)
+        if alert is None:
+            to_create.append(
+                Alert(
+                    subject=subject,
+                    kind=finding.kind,
+                    rule=finding.rule.id,
+                    severity=finding.severity,
+                    severity_rank=rules.SEVERITY_ORDER[finding.severity],
+                    draw_id=finding.draw_key,
+                    dose_id=finding.dose_key,
+                    triggered_at=finding.triggered_at,
+                    due_by=finding.due_by,
+                    opened_at=now,
+                    opened_as_of=assessment.as_of,
+                    explanation=finding.explanation,
+                )
+            )
+            continue
+        changes = {
+            "explanation": finding.explanation,
+            "due_by": finding.due_by,
+            "draw_id": finding.draw_key,
+            "dose_id": finding.dose_key,
+        }
+        reason = "updated by re-evaluation"
+        if alert.closed_by_rules:
+            changes.update(status=Alert.Status.OPEN, status_reason="", closed_by_rules=False)
+            reason = "raised again: its trigger is present again"
+        _update(alert, changes, reason)
+
+    for identity, alert in by_identity.items():
+        if identity in demanded or alert.closed_by_rules:
+            continue
+        time_rule = alert.kind in rules.TIME_RULE_KINDS
+        if time_rule and alert.opened_as_of > assessment.as_of and not alert.decisions.exists():
+            alert._change_reason = f"not raised as of {assessment.as_of:%Y-%m-%d %H:%M} UTC"
+            alert.delete()
+        elif time_rule:
+            if alert.status != Alert.Status.RESOLVED:
+                _update(
+                    alert,
+                    {
+                        "status": Alert.Status.RESOLVED,
+                        "status_reason": "No longer overdue as of "
+                        f"{rules.when(assessment.as_of)}.",
+                        "closed_by_rules": True,
+                    },
+                    "resolved by re-evaluation",
+                )
+        else:
+            _update(
+                alert,
+                {
+                    "status": Alert.Status.RETRACTED,
+                    "status_reason": "Its trigger no longer exists as of "
+                    f"{rules.when(assessment.as_of)}: the data it rested on changed.",
+                    "closed_by_rules": True,
+                },
+                "retracted by re-evaluation",
+            )
+    return to_create
+
+
+def _update(alert, changes, reason):
+    changed = {k: v for k, v in changes.items() if getattr(alert, k) != v}
+    if not changed:
+        return
+    for key, value in changed.items():
+        setattr(alert, key, value)
+    alert._change_reason = reason
+    alert.save(update_fields=list(changed))
+
+
+def unevaluated_subject_pks():
+    return list(
+        SubjectSafetyState.objects.filter(evaluated_version__lt=F("data_version")).values_list(
+            "subject_id", flat=True
+        )
+    )
+
+
+
+def all_subject_pks():
+    return list(Subject.objects.values_list("pk", flat=True))

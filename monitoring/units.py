@@ -1,0 +1,205 @@
+"""Analytes, their canonical units and LOINC codes, unit conversion and ULN resolution.
+
+Pure functions; arithmetic is exact (fractions), so a value at exactly 3x ULN stays 3x whatever
+unit it came in.
+"""
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+
+
+@dataclass(frozen=True)
+class Analyte:
+    code: str
+    name: str
+    canonical_unit: str
+    loinc: tuple[str, ...]
+    # unit -> factor that multiplies a value in that unit to give the canonical unit
+    units: dict
+    # sex -> default adult ULN in the canonical unit; empty when the analyte has no ULN
+    default_uln: dict
+
+
+ANALYTES = {
+    a.code: a
+    for a in (
+        Analyte(
+            "ALT",
+            "Alanine aminotransferase",
+            "U/L",
+            ("1742-6",),
+            {"U/L": Fraction(1), "ukat/L": Fraction(60)},
+            {"M": Fraction(41), "F": Fraction(33)},
+        ),
+        Analyte(
+            "AST",
+            "Aspartate aminotransferase",
+            "U/L",
+            ("1920-8",),
+            {"U/L": Fraction(1), "ukat/L": Fraction(60)},
+            {"M": Fraction(40), "F": Fraction(32)},
+        ),
+        Analyte(
+            "ALP",
+            "Alkaline phosphatase",
+            "U/L",
+            ("6768-6",),
+            {"U/L": Fraction(1), "ukat/L": Fraction(60)},
+            {"M": Fraction(129), "F": Fraction(104)},
+        ),
+        Analyte(
+            "TBIL",
+            "Total bilirubin",
+            "mg/dL",
+            ("1975-2",),
+            {"mg/dL": Fraction(1), "umol/L": 1 / Fraction("17.1")},
+            {"M": Fraction("1.2"), "F": Fraction("1.2")},
+        ),
+        Analyte(
+            "LDLC",
+            "LDL cholesterol",
+            "mg/dL",
+            ("13457-7", "18262-6"),
+            {"mg/dL": Fraction(1), "mmol/L": Fraction("38.67")},
+            {},
+        ),
+        Analyte(
+            "APOB",
+            "Apolipoprotein B",
+            "mg/dL",
+            ("1884-6",),
+            {"mg/dL": Fraction(1), "g/L": Fraction(100)},
+            {},
+        ),
+    )
+}
+
+# Liver tests a baseline draw must hold (rule R1); transaminases that make a draw's peak.
+BASELINE_ANALYTES = ("ALT", "AST", "ALP", "TBIL")
+PEAK_ANALYTES = ("ALT", "AST")
+
+# Accepted spellings of units -> the unit key used above.
+UNIT_ALIASES = {
+    "u/l": "U/L",
+    "iu/l": "U/L",
+    "ukat/l": "ukat/L",
+    "µkat/l": "ukat/L",
+    "μkat/l": "ukat/L",
+    "mg/dl": "mg/dL",
+    "umol/l": "umol/L",
+    "µmol/l": "umol/L",
+    "μmol/l": "umol/L",
+    "mmol/l": "mmol/L",
+    "g/l": "g/L",
+}
+
+UNIT_LABELS = {"ukat/L": "µkat/L", "umol/L": "µmol/L"}
+
+
+class UnitError(ValueError):
+    pass
+
+
+def unit_label(unit: str) -> str:
+    """How a unit is shown to people."""
+    return UNIT_LABELS.get(unit, unit)
+
+
+def normalise_unit(analyte: str, unit: str) -> str:
+    """The unit key for a unit as typed, or UnitError saying which units fit the test."""
+    spec = ANALYTES[analyte]
+    key = UNIT_ALIASES.get(unit.strip().lower(), unit.strip())
+    if key not in spec.units:
+        allowed = ", ".join(spec.units)
+        raise UnitError(f"unit {unit!r} does not fit {analyte} (use {allowed})")
+    return key
+
+
+def to_canonical(analyte: str, value, unit: str) -> Fraction:
+    """The exact value in the analyte's canonical unit."""
+    return Fraction(value) * ANALYTES[analyte].units[normalise_unit(analyte, unit)]
+
+
+def age_on(birth_date: date, day: date) -> int:
+    years = day.year - birth_date.year
+    if (day.month, day.day) < (birth_date.month, birth_date.day):
+        years -= 1
+    return years
+
+
+@dataclass(frozen=True)
+class RangeSpec:
+    """A reference range as plain data: ULN in `unit`, for a sex (M/F/"") and an age band."""
+
+    analyte: str
+    sex: str
+    age_min: int | None
+    age_max: int | None
+    uln: Decimal
+    unit: str
+    valid_from: date
+
+
+@dataclass(frozen=True)
+class ResolvedUln:
+    value: Fraction  # in the canonical unit
+    source: str  # "reported", "reference" or "default"
+
+
+def resolve_uln(
+    analyte: str,
+    unit: str,
+    reported_uln,
+    sex: str,
+    birth_date: date | None,
+    collected_on: date,
+    ranges=(),
+) -> ResolvedUln | None:
+    """The ULN of a result: reported with it, else the reference range, else the adult default.
+
+    None for analytes with no ULN (lipids) when nothing was reported.
+    """
+    if reported_uln is not None:
+        return ResolvedUln(to_canonical(analyte, reported_uln, unit), "reported")
+    age = age_on(birth_date, collected_on) if birth_date else None
+    matching = [
+        r
+        for r in ranges
+        if r.analyte == analyte
+        and r.sex in (sex, "")
+        and r.valid_from <= collected_on
+        and (r.age_min is None or (age is not None and age >= r.age_min))
+        and (r.age_max is None or (age is not None and age <= r.age_max))
+    ]
+    if matching:
+        # The most specific (sex-specific before "any"), then the most recent.
+        best = max(matching, key=lambda r: (r.sex == sex, r.valid_from))
+        return ResolvedUln(to_canonical(analyte, best.uln, best.unit), "reference")
+    default = ANALYTES[analyte].default_uln.get(sex)
+    if default is None:
+        return None
+    return ResolvedUln(default, "default")
+
+
+def as_decimal(value: Fraction, places: int = 6) -> Decimal:
+    """A Fraction rounded for storage and display (never for rule comparisons)."""
+    q = Decimal(1).scaleb(-places)
+    return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(q)
+
+
+def format_multiple(multiple: Fraction) -> str:
+    """×ULN truncated to 2 decimals, so the shown figure never crosses a threshold the exact
+    value did not (2.999× shows as 2.99×, never 3.00×)."""
+    hundredths = (multiple * 100).__floor__()
+    return f"{Decimal(hundredths) / 100:.2f}×"
+
+
+def format_number(value) -> str:
+    """A value without trailing zeros: 135, 2.25, 0.68."""
+    if isinstance(value, Fraction):
+        value = as_decimal(value, 4)
+    d = Decimal(value)
+    text = f"{d.normalize():f}"
+    return text

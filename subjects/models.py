@@ -1,0 +1,104 @@
+from django.conf import settings
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+
+class Study(models.Model):
+    code = models.CharField(max_length=40, unique=True)
+    name = models.CharField(max_length=200)
+    maintenance_interval_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Days between routine ALT/AST draws once past the first 28 days (rule R10). "
+        "Empty: the HEPWATCH_MAINTENANCE_DAYS setting (30 by default).",
+    )
+
+    class Meta:
+        verbose_name_plural = "studies"
+
+    def __str__(self):
+        return self.code
+
+    @property
+    def maintenance_days(self):
+        return self.maintenance_interval_days or settings.HEPWATCH_MAINTENANCE_DAYS
+
+
+class Site(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="sites")
+    code = models.CharField(max_length=40)
+    name = models.CharField(max_length=200, blank=True)
+    coordinators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="sites"
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "code"], name="unique_site_code")]
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.code
+
+
+class Arm(models.Model):
+    """A dosing regimen of a study: data, not code."""
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="arms")
+    code = models.CharField(max_length=40)
+    name = models.CharField(max_length=200)
+    dose_mg = models.DecimalField(max_digits=8, decimal_places=2)
+    administrations_per_week = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "code"], name="unique_arm_code")]
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.name
+
+
+class Subject(models.Model):
+    class Sex(models.TextChoices):
+        MALE = "M", "Male"
+        FEMALE = "F", "Female"
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="subjects")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="subjects")
+    subject_id = models.CharField("subject ID", max_length=40)
+    sex = models.CharField(max_length=1, choices=Sex.choices)
+    birth_date = models.DateField()
+    arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="subjects")
+    enrolled_on = models.DateField()
+    active_liver_disease = models.BooleanField(default=False)
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["study", "subject_id"], name="unique_subject_in_study")
+        ]
+        ordering = ["subject_id"]
+
+    def __str__(self):
+        return self.subject_id
+
+
+class Dose(models.Model):
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="doses")
+    administered_at = models.DateTimeField()
+    dose_mg = models.DecimalField(max_digits=8, decimal_places=2)
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    override_reason = models.TextField(
+        blank=True, help_text="Why a safety reviewer allowed this dose while dosing was withheld."
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "administered_at"], name="unique_dose_time")
+        ]
+        ordering = ["administered_at"]
+
+    def __str__(self):
+        return f"{self.dose_mg} mg at {self.administered_at:%Y-%m-%d %H:%M}"
