@@ -72,21 +72,25 @@ class LabDraw(models.Model):
 class LabResult(models.Model):
     """A value as entered, and the same in the canonical unit with its ULN and multiple."""
 
-    ULN_SOURCES = [("reported", "Reported"), ("reference", "Reference range"), ("default", "Default")]
+    ULN_SOURCES = [
+        ("reported", "Reported"),
+        ("reference", "Reference range"),
+        ("default", "Default"),
+    ]
 
     draw = models.ForeignKey(LabDraw, on_delete=models.CASCADE, related_name="results")
     analyte = models.CharField(max_length=8, choices=ANALYTE_CHOICES)
-    value = models.DecimalField(max_digits=14, decimal_places=4)
+    value = models.DecimalField(max_digits=24, decimal_places=12)
     unit = models.CharField(max_length=12)
     reported_uln = models.DecimalField(
-        "reported ULN", max_digits=14, decimal_places=4, null=True, blank=True
+        "reported ULN", max_digits=24, decimal_places=12, null=True, blank=True
     )
-    value_canonical = models.DecimalField(max_digits=18, decimal_places=6)
+    value_canonical = models.DecimalField(max_digits=24, decimal_places=12)
     uln = models.DecimalField(
-        "ULN", max_digits=18, decimal_places=6, null=True, blank=True, help_text="Canonical unit"
+        "ULN", max_digits=24, decimal_places=12, null=True, blank=True, help_text="Canonical unit"
     )
     uln_source = models.CharField(max_length=10, choices=ULN_SOURCES, blank=True)
-    uln_multiple = models.DecimalField("×ULN", max_digits=14, decimal_places=4, null=True)
+    uln_multiple = models.DecimalField("×ULN", max_digits=18, decimal_places=6, null=True)
     history = HistoricalRecords()
 
     class Meta:
@@ -206,7 +210,9 @@ class Decision(models.Model):
         DISMISS = "dismiss", "Dismiss"
 
     alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="decisions")
-    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     action = models.CharField(max_length=24, choices=Action.choices)
     reason = models.TextField()
     signed_at = models.DateTimeField()

@@ -9,8 +9,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-from .units import ANALYTES, BASELINE_ANALYTES, PEAK_ANALYTES, format_multiple, format_number
-from .units import unit_label
+from .units import (
+    ANALYTES,
+    BASELINE_ANALYTES,
+    PEAK_ANALYTES,
+    format_multiple,
+    format_number,
+    unit_label,
+)
 
 RULES_VERSION = "rules v1"
 
@@ -413,7 +419,11 @@ def evaluate(history: History, as_of: datetime) -> SafetyAssessment:
     withheld = [(e.start_at, e.end_at, "the elevation of " + when(e.start_at)) for e in episodes]
     if discontinue_draw is not None:
         withheld.append(
-            (discontinue_draw.collected_at, None, f"discontinuation on {when(discontinue_draw.collected_at)}")
+            (
+                discontinue_draw.collected_at,
+                None,
+                f"discontinuation on {when(discontinue_draw.collected_at)}",
+            )
         )
     for dose in doses:
         t = dose.administered_at

@@ -41,8 +41,12 @@ class ResultEntry:
 # ---- evaluation requests ------------------------------------------------------------------
 
 
-def mark_changed(subject_pks):
-    """Record that these subjects' safety data changed; evaluate them once this commits."""
+def mark_changed(subject_pks, *, evaluate=True):
+    """Record that these subjects' safety data changed; evaluate them once this commits.
+
+    A bulk import passes evaluate=False and asks once at its end, so a subject is evaluated on
+    its complete data rather than once per file.
+    """
     subject_pks = sorted(set(subject_pks))
     if not subject_pks:
         return
@@ -59,19 +63,22 @@ def mark_changed(subject_pks):
     SubjectSafetyState.objects.filter(subject_id__in=subject_pks).update(
         data_version=F("data_version") + 1, data_changed_at=now
     )
-    transaction.on_commit(lambda: enqueue_evaluation(subject_pks))
+    if evaluate:
+        transaction.on_commit(lambda: enqueue_evaluation(subject_pks))
 
 
 def enqueue_evaluation(subject_pks):
     """Queue evaluation; if the broker is unreachable, log it and leave it to the sweep."""
     from . import tasks
 
+    subject_pks = sorted(set(subject_pks))
     try:
         for start in range(0, len(subject_pks), EVALUATION_CHUNK):
             tasks.evaluate_subjects.delay(subject_pks[start : start + EVALUATION_CHUNK])
     except Exception:
-        log.exception("could not queue evaluation of %d subject(s); the sweep will retry",
-                      len(subject_pks))
+        log.exception(
+            "could not queue evaluation of %d subject(s); the sweep will retry", len(subject_pks)
+        )
 
 
 # ---- lab entry ----------------------------------------------------------------------------
@@ -94,15 +101,15 @@ def fill_result(result: LabResult, subject: Subject, collected_at, ranges) -> La
         collected_at.date(),
         ranges,
     )
-    result.value_canonical = units.as_decimal(exact)
+    result.value_canonical = units.as_decimal(exact, 12)
     if resolved is None:
         result.uln = None
         result.uln_source = ""
         result.uln_multiple = None
     else:
-        result.uln = units.as_decimal(resolved.value)
+        result.uln = units.as_decimal(resolved.value, 12)
         result.uln_source = resolved.source
-        result.uln_multiple = units.as_decimal(exact / resolved.value, 4)
+        result.uln_multiple = units.as_decimal(exact / resolved.value, 6)
     return result
 
 
@@ -115,7 +122,8 @@ def record_draw(
         raise EntryError("results", "enter at least one result")
     if LabDraw.objects.filter(subject=subject, collected_at=collected_at).exists():
         raise EntryError(
-            "collected_at", f"a draw is already recorded for {subject} at {collected_at:%Y-%m-%d %H:%M}"
+            "collected_at",
+            f"a draw is already recorded for {subject} at {collected_at:%Y-%m-%d %H:%M}",
         )
     draw = LabDraw(
         subject=subject,
@@ -142,7 +150,9 @@ def record_draw(
         )
         for r in results
     ]
-    bulk_create_with_history(objs, LabResult, default_user=user, default_change_reason=reason or "entered")
+    bulk_create_with_history(
+        objs, LabResult, default_user=user, default_change_reason=reason or "entered"
+    )
     mark_changed([subject.pk])
     return draw
 
@@ -190,7 +200,8 @@ def history_of(subject, draws, doses) -> rules.History:
             for draw in draws
         ),
         doses=tuple(
-            rules.Dose(key=d.pk, administered_at=d.administered_at, dose_mg=d.dose_mg) for d in doses
+            rules.Dose(key=d.pk, administered_at=d.administered_at, dose_mg=d.dose_mg)
+            for d in doses
         ),
         active_liver_disease=subject.active_liver_disease,
         maintenance_days=subject.study.maintenance_days,
@@ -204,7 +215,9 @@ def evaluate_subjects(subject_pks, as_of=None):
     lock on the subjects' safety states so two evaluations of one subject never interleave.
     Returns the number of subjects evaluated.
     """
-    subject_pks = sorted(set(subject_pks))
+    subject_pks = sorted(
+        Subject.objects.filter(pk__in=set(subject_pks)).values_list("pk", flat=True)
+    )
     done = 0
     for start in range(0, len(subject_pks), EVALUATION_CHUNK):
         done += _evaluate_chunk(subject_pks[start : start + EVALUATION_CHUNK], as_of)
@@ -243,13 +256,13 @@ def _evaluate_chunk(pks, as_of):
             history_of(subject, draws.get(pk, []), doses.get(pk, [])), as_of
         )
         new_alerts += reconcile(subject, assessment, alerts.get(pk, []), now)
-        state.state = (
-            rules.DISCONTINUED if pk in discontinued_by_reviewer else assessment.state
-        )
+        state.state = rules.DISCONTINUED if pk in discontinued_by_reviewer else assessment.state
         state.evaluated_version = seen_version
         state.evaluated_at = now
         state.evaluated_as_of = as_of
-    bulk_create_with_history(new_alerts, Alert, default_change_reason="raised by " + rules.RULES_VERSION)
+    bulk_create_with_history(
+        new_alerts, Alert, default_change_reason="raised by " + rules.RULES_VERSION
+    )
     SubjectSafetyState.objects.bulk_update(
         states.values(), ["state", "evaluated_version", "evaluated_at", "evaluated_as_of"]
     )
@@ -316,8 +329,7 @@ def reconcile(subject, assessment, stored, now):
                     alert,
                     {
                         "status": Alert.Status.RESOLVED,
-                        "status_reason": "No longer overdue as of "
-                        f"{rules.when(assessment.as_of)}.",
+                        "status_reason": f"No longer overdue as of {rules.when(assessment.as_of)}.",
                         "closed_by_rules": True,
                     },
                     "resolved by re-evaluation",
@@ -352,7 +364,6 @@ def unevaluated_subject_pks():
             "subject_id", flat=True
         )
     )
-
 
 
 def all_subject_pks():

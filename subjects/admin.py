@@ -32,8 +32,15 @@ class DoseInline(admin.TabularInline):
 
 @admin.register(Subject)
 class SubjectAdmin(SimpleHistoryAdmin):
-    list_display = ["subject_id", "site", "arm", "sex", "birth_date", "enrolled_on",
-                    "active_liver_disease"]
+    list_display = [
+        "subject_id",
+        "site",
+        "arm",
+        "sex",
+        "birth_date",
+        "enrolled_on",
+        "active_liver_disease",
+    ]
     list_filter = ["study", "site", "arm", "sex", "active_liver_disease"]
     search_fields = ["subject_id"]
     inlines = [DoseInline]

@@ -17,28 +17,40 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
-UTC = timezone.utc
 SEVEN_DAYS = timedelta(days=7)  # "7 days means 168 hours"
 
 # (test, unit) -> factor into the canonical unit (section 3 "Conversions to canonical").
 TO_CANONICAL = {
-    ("ALT", "U/L"): Fraction(1), ("ALT", "ukat/L"): Fraction(60), ("ALT", "µkat/L"): Fraction(60),
-    ("AST", "U/L"): Fraction(1), ("AST", "ukat/L"): Fraction(60), ("AST", "µkat/L"): Fraction(60),
-    ("ALP", "U/L"): Fraction(1), ("ALP", "ukat/L"): Fraction(60), ("ALP", "µkat/L"): Fraction(60),
+    ("ALT", "U/L"): Fraction(1),
+    ("ALT", "ukat/L"): Fraction(60),
+    ("ALT", "µkat/L"): Fraction(60),
+    ("AST", "U/L"): Fraction(1),
+    ("AST", "ukat/L"): Fraction(60),
+    ("AST", "µkat/L"): Fraction(60),
+    ("ALP", "U/L"): Fraction(1),
+    ("ALP", "ukat/L"): Fraction(60),
+    ("ALP", "µkat/L"): Fraction(60),
     ("TBIL", "mg/dL"): Fraction(1),
-    ("TBIL", "umol/L"): 1 / Fraction("17.1"), ("TBIL", "µmol/L"): 1 / Fraction("17.1"),
-    ("LDLC", "mg/dL"): Fraction(1), ("LDLC", "mmol/L"): Fraction("38.67"),
-    ("APOB", "mg/dL"): Fraction(1), ("APOB", "g/L"): Fraction(100),
+    ("TBIL", "umol/L"): 1 / Fraction("17.1"),
+    ("TBIL", "µmol/L"): 1 / Fraction("17.1"),
+    ("LDLC", "mg/dL"): Fraction(1),
+    ("LDLC", "mmol/L"): Fraction("38.67"),
+    ("APOB", "mg/dL"): Fraction(1),
+    ("APOB", "g/L"): Fraction(100),
 }
 # Adult defaults (canonical units). No reference-range table in this oracle.
 DEFAULT_ULN = {
-    ("ALT", "M"): Fraction(41), ("ALT", "F"): Fraction(33),
-    ("AST", "M"): Fraction(40), ("AST", "F"): Fraction(32),
-    ("ALP", "M"): Fraction(129), ("ALP", "F"): Fraction(104),
-    ("TBIL", "M"): Fraction("1.2"), ("TBIL", "F"): Fraction("1.2"),
+    ("ALT", "M"): Fraction(41),
+    ("ALT", "F"): Fraction(33),
+    ("AST", "M"): Fraction(40),
+    ("AST", "F"): Fraction(32),
+    ("ALP", "M"): Fraction(129),
+    ("ALP", "F"): Fraction(104),
+    ("TBIL", "M"): Fraction("1.2"),
+    ("TBIL", "F"): Fraction("1.2"),
 }
 BASELINE_TESTS = ("ALT", "AST", "ALP", "TBIL")
 RULES = {  # id -> (kind, severity)
@@ -134,8 +146,9 @@ def _load(subjects_csv, doses_csv, labs_csv):
     return subjects, doses, draws
 
 
-def oracle_alerts(subjects_csv: str, doses_csv: str, labs_csv: str, as_of: datetime,
-                  maintenance_days: int = 30) -> list[dict]:
+def oracle_alerts(
+    subjects_csv: str, doses_csv: str, labs_csv: str, as_of: datetime, maintenance_days: int = 30
+) -> list[dict]:
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
     as_of = as_of.astimezone(UTC)
@@ -143,8 +156,9 @@ def oracle_alerts(subjects_csv: str, doses_csv: str, labs_csv: str, as_of: datet
     alerts = []
     for sid, subject in subjects.items():
         history = sorted(draws[sid].values(), key=lambda d: d.at)
-        alerts += _evaluate(sid, subject, sorted(doses[sid]), history, as_of,
-                            timedelta(days=maintenance_days))
+        alerts += _evaluate(
+            sid, subject, sorted(doses[sid]), history, as_of, timedelta(days=maintenance_days)
+        )
     order = list(RULES)
     alerts.sort(key=lambda a: (a["subject_id"], a["triggered_at"], order.index(a["rule"])))
     return alerts
@@ -159,8 +173,16 @@ def _evaluate(sid, subject, doses, history, as_of, maintenance):
 
     def fire(rule, at, due_by=None):
         kind, severity = RULES[rule]
-        alerts.append({"subject_id": sid, "kind": kind, "severity": severity, "rule": rule,
-                       "triggered_at": at, "due_by": due_by})
+        alerts.append(
+            {
+                "subject_id": sid,
+                "kind": kind,
+                "severity": severity,
+                "rule": rule,
+                "triggered_at": at,
+                "due_by": due_by,
+            }
+        )
 
     first_dose = doses[0] if doses else None
 
@@ -169,13 +191,14 @@ def _evaluate(sid, subject, doses, history, as_of, maintenance):
     # Alternative: the union of the draws on or before the first dose (the per-analyte
     # "baseline value" of the last paragraph of section 3).
     if first_dose is not None and not any(
-            d.at <= first_dose and all(t in d.tests for t in BASELINE_TESTS) for d in history):
+        d.at <= first_dose and all(t in d.tests for t in BASELINE_TESTS) for d in history
+    ):
         fire("R1", first_dose)
 
     peaked = [d for d in history if d.peak is not None]  # draws without ALT/AST are ignored
-    episodes = []          # [first draw, ending draw or None]
-    episode = None         # the open episode, a list [first draw, ending draw]
-    episode_draws = 0      # draws with a peak seen in the open episode
+    episodes = []  # [first draw, ending draw or None]
+    episode = None  # the open episode, a list [first draw, ending draw]
+    episode_draws = 0  # draws with a peak seen in the open episode
     episode_severe = False  # R5 already fired in the open episode
     previous_peak = None
     discontinue_draw = None
@@ -200,9 +223,15 @@ def _evaluate(sid, subject, doses, history, as_of, maintenance):
         if episode is not None and not episode_severe and peak >= 5:
             episode_severe = True
             fire("R5", draw.at)
-        if discontinue_draw is None and peak >= 3 and (
+        if (
+            discontinue_draw is None
+            and peak >= 3
+            and (
                 (draw.tbil_multiple is not None and draw.tbil_multiple >= 2)
-                or draw.symptoms or subject["ald"]):
+                or draw.symptoms
+                or subject["ald"]
+            )
+        ):
             discontinue_draw = draw
             fire("R6", draw.at)
         previous_peak = peak
@@ -223,8 +252,9 @@ def _evaluate(sid, subject, doses, history, as_of, maintenance):
     # R9: one alert per dose strictly after an episode's first draw and strictly before the draw
     # that ends it (if any), or strictly after the discontinue draw.
     for dose in doses:
-        withheld = any(first.at < dose and (end is None or dose < end.at)
-                       for first, end in episodes)
+        withheld = any(
+            first.at < dose and (end is None or dose < end.at) for first, end in episodes
+        )
         if withheld or (discontinue_draw is not None and dose > discontinue_draw.at):
             fire("R9", dose)
 
@@ -237,7 +267,8 @@ def _evaluate(sid, subject, doses, history, as_of, maintenance):
         # AMBIGUOUS: a reference before the first dose (pre-dose baseline) is "less than 28 days
         # after the first dose" (negative difference) -> 7 days. Alternative: maintenance.
         if reference - first_dose < timedelta(days=28) or (
-                reference_peak is not None and reference_peak > 1):
+            reference_peak is not None and reference_peak > 1
+        ):
             interval = SEVEN_DAYS
         else:
             interval = maintenance

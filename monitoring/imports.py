@@ -1,0 +1,447 @@
+"""CSV import of subjects, doses and labs (DESIGN.md section 5).
+
+Each file is read in one streaming pass and checked whole before anything is written; then it is
+written in one transaction. A bad row stops that file with `FILE:LINE: field: reason` and nothing
+of it is written. Imports are idempotent on natural keys: a row already stored unchanged is left
+alone, a changed value is updated with the reason "import".
+"""
+
+import csv
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+
+from subjects.models import Arm, Dose, Site, Study, Subject
+
+from . import services, units
+from .models import LabDraw, LabResult
+
+CHANGE_REASON = "import"
+BATCH = 2000
+MAX_VALUE = Decimal(10) ** 11
+PLACES = Decimal(10) ** -12
+
+SUBJECT_COLUMNS = ("subject_id", "site", "sex", "birth_date", "arm", "enrolled_on")
+DOSE_COLUMNS = ("subject_id", "administered_at", "dose_mg")
+LAB_COLUMNS = ("subject_id", "collected_at", "test", "value", "unit", "uln")
+
+
+class BadRow(Exception):
+    """A row that stops its file: FILE:LINE: field: reason."""
+
+    def __init__(self, path, line, field, reason):
+        super().__init__(f"{path}:{line}: {field}: {reason}")
+        self.path, self.line, self.field, self.reason = path, line, field, reason
+
+
+@dataclass
+class Summary:
+    path: str
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    subjects: set = field(default_factory=set)
+
+    def __str__(self):
+        return (
+            f"{self.path}: {self.rows} rows: {self.created} created, {self.updated} updated, "
+            f"{self.unchanged} unchanged"
+        )
+
+
+# ---- field parsers: each returns the value or raises ValueError with the reason ----------
+
+
+def parse_datetime(text: str) -> datetime:
+    """ISO 8601 date-time, with or without offset (UTC when none); a bare date is 00:00 UTC."""
+    text = text.strip()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 date-time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def parse_date(text: str) -> date:
+    text = text.strip()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 date (YYYY-MM-DD)") from None
+
+
+def parse_number(text: str, *, allow_zero=False) -> Decimal:
+    text = text.strip()
+    kind = "a number ≥ 0" if allow_zero else "a positive number"
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not {kind}") from None
+    if not number.is_finite() or number < 0 or (number == 0 and not allow_zero):
+        raise ValueError(f"{text!r} is not {kind}")
+    if number >= MAX_VALUE:
+        raise ValueError(f"{text!r} is too large")
+    return number.quantize(PLACES).normalize() if number else Decimal(0)
+
+
+def parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no", ""):
+        return False
+    raise ValueError(f"{text!r} is not true or false")
+
+
+# ---- reading ------------------------------------------------------------------------------
+
+
+def read_rows(path, required):
+    """Yield (line, row) from a UTF-8 CSV file; BadRow for a missing column or bad encoding."""
+    try:
+        handle = open(path, newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise BadRow(path, 0, "file", exc.strerror or str(exc)) from None
+    with handle:
+        reader = csv.DictReader(handle)
+        line = 1
+        try:
+            header = reader.fieldnames or []
+            names = {(name or "").strip() for name in header}
+            for column in required:
+                if column not in names:
+                    raise BadRow(path, 1, column, "missing column")
+            reader.fieldnames = [(name or "").strip() for name in header]
+            for row in reader:
+                line = reader.line_num
+                if None in row:
+                    raise BadRow(path, line, "row", "more cells than the header has columns")
+                yield line, row
+        except UnicodeDecodeError:
+            raise BadRow(path, line + 1, "file", "not UTF-8 text") from None
+        except csv.Error as exc:
+            raise BadRow(path, reader.line_num, "file", f"not valid CSV ({exc})") from None
+
+
+def cell(path, line, row, name, parse=str):
+    text = row.get(name)
+    if text is None:
+        text = ""
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise BadRow(path, line, name, str(exc)) from None
+
+
+def required_text(text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise ValueError("is empty")
+    return text
+
+
+def default_study() -> Study:
+    return Study.objects.get(code=settings.HEPWATCH_DEFAULT_STUDY)
+
+
+# ---- subjects -----------------------------------------------------------------------------
+
+
+def import_subjects(path, study=None) -> Summary:
+    study = study or default_study()
+    arms = {arm.code: arm for arm in Arm.objects.filter(study=study)}
+    summary = Summary(path)
+    parsed = {}
+    for line, row in read_rows(path, SUBJECT_COLUMNS):
+        summary.rows += 1
+        subject_id = cell(path, line, row, "subject_id", required_text)
+        site = cell(path, line, row, "site", required_text)
+        sex = cell(path, line, row, "sex", parse_sex)
+        birth_date = cell(path, line, row, "birth_date", parse_date)
+        arm_code = cell(path, line, row, "arm", required_text)
+        if arm_code not in arms:
+            raise BadRow(
+                path, line, "arm", f"{arm_code!r} is not an arm of {study} (use {', '.join(arms)})"
+            )
+        enrolled_on = cell(path, line, row, "enrolled_on", parse_date)
+        liver = cell(path, line, row, "active_liver_disease", parse_bool)
+        values = dict(
+            site=site,
+            sex=sex,
+            birth_date=birth_date,
+            arm=arms[arm_code],
+            enrolled_on=enrolled_on,
+            active_liver_disease=liver,
+        )
+        if subject_id in parsed and parsed[subject_id][1] != values:
+            raise BadRow(
+                path,
+                line,
+                "subject_id",
+                f"{subject_id!r} is on line {parsed[subject_id][0]} with other values",
+            )
+        parsed[subject_id] = (line, values)
+
+    with transaction.atomic():
+        sites = {s.code: s for s in Site.objects.filter(study=study)}
+        for code in {v["site"] for _, v in parsed.values()} - set(sites):
+            sites[code] = Site.objects.create(study=study, code=code, name=code)
+        existing = {s.subject_id: s for s in Subject.objects.filter(study=study)}
+        to_create, to_update, reresolve = [], [], []
+        for subject_id, (_, values) in parsed.items():
+            values = {**values, "site": sites[values["site"]]}
+            subject = existing.get(subject_id)
+            if subject is None:
+                to_create.append(Subject(study=study, subject_id=subject_id, **values))
+                continue
+            diff = {k: v for k, v in values.items() if getattr(subject, k) != v}
+            if not diff:
+                summary.unchanged += 1
+                continue
+            for key, value in diff.items():
+                setattr(subject, key, value)
+            to_update.append(subject)
+            summary.subjects.add(subject.pk)
+            if {"sex", "birth_date"} & set(diff):
+                reresolve.append(subject)
+        bulk_create_with_history(
+            to_create, Subject, batch_size=BATCH, default_change_reason=CHANGE_REASON
+        )
+        if to_update:
+            bulk_update_with_history(
+                to_update,
+                Subject,
+                ["site", "sex", "birth_date", "arm", "enrolled_on", "active_liver_disease"],
+                batch_size=BATCH,
+                default_change_reason=CHANGE_REASON,
+            )
+        refill_results(reresolve)
+        summary.created, summary.updated = len(to_create), len(to_update)
+        services.mark_changed(summary.subjects, evaluate=False)
+    return summary
+
+
+def parse_sex(text: str) -> str:
+    value = text.strip().upper()
+    if value not in ("M", "F"):
+        raise ValueError(f"{text!r} is not M or F")
+    return value
+
+
+def refill_results(subjects):
+    """Resolve ULNs again for subjects whose sex or birth date changed."""
+    ranges = services.reference_ranges()
+    results = []
+    by_pk = {s.pk: s for s in subjects}
+    for result in LabResult.objects.filter(draw__subject__in=subjects).select_related("draw"):
+        services.fill_result(
+            result, by_pk[result.draw.subject_id], result.draw.collected_at, ranges
+        )
+        results.append(result)
+    if results:
+        bulk_update_with_history(
+            results,
+            LabResult,
+            ["uln", "uln_source", "uln_multiple"],
+            batch_size=BATCH,
+            default_change_reason=CHANGE_REASON,
+        )
+
+
+# ---- doses --------------------------------------------------------------------------------
+
+
+def subject_lookup(study):
+    return dict(Subject.objects.filter(study=study).values_list("subject_id", "pk"))
+
+
+def import_doses(path, study=None) -> Summary:
+    study = study or default_study()
+    subjects = subject_lookup(study)
+    summary = Summary(path)
+    parsed = {}
+    for line, row in read_rows(path, DOSE_COLUMNS):
+        summary.rows += 1
+        subject_pk = known_subject(path, line, row, subjects)
+        administered_at = cell(path, line, row, "administered_at", parse_datetime)
+        dose_mg = cell(path, line, row, "dose_mg", lambda t: parse_number(t, allow_zero=True))
+        key = (subject_pk, administered_at)
+        if key in parsed and parsed[key][1] != dose_mg:
+            raise BadRow(
+                path,
+                line,
+                "administered_at",
+                f"a dose at this time is on line {parsed[key][0]} with another dose_mg",
+            )
+        parsed[key] = (line, dose_mg)
+
+    with transaction.atomic():
+        existing = {
+            (d.subject_id, d.administered_at): d
+            for d in Dose.objects.filter(subject_id__in={pk for pk, _ in parsed})
+        }
+        to_create, to_update = [], []
+        for (subject_pk, administered_at), (_, dose_mg) in parsed.items():
+            dose = existing.get((subject_pk, administered_at))
+            if dose is None:
+                to_create.append(
+                    Dose(subject_id=subject_pk, administered_at=administered_at, dose_mg=dose_mg)
+                )
+                summary.subjects.add(subject_pk)
+            elif dose.dose_mg != dose_mg:
+                dose.dose_mg = dose_mg
+                to_update.append(dose)
+                summary.subjects.add(subject_pk)
+            else:
+                summary.unchanged += 1
+        bulk_create_with_history(
+            to_create, Dose, batch_size=BATCH, default_change_reason=CHANGE_REASON
+        )
+        if to_update:
+            bulk_update_with_history(
+                to_update, Dose, ["dose_mg"], batch_size=BATCH, default_change_reason=CHANGE_REASON
+            )
+        summary.created, summary.updated = len(to_create), len(to_update)
+        services.mark_changed(summary.subjects, evaluate=False)
+    return summary
+
+
+def known_subject(path, line, row, subjects):
+    subject_id = cell(path, line, row, "subject_id", required_text)
+    try:
+        return subjects[subject_id]
+    except KeyError:
+        raise BadRow(path, line, "subject_id", f"unknown subject {subject_id!r}") from None
+
+
+# ---- labs ---------------------------------------------------------------------------------
+
+
+def parse_test(text: str) -> str:
+    code = text.strip().upper()
+    if code not in units.ANALYTES:
+        raise ValueError(f"unknown test {text.strip()!r} (use {', '.join(units.ANALYTES)})")
+    return code
+
+
+def import_labs(path, study=None) -> Summary:
+    study = study or default_study()
+    subjects = subject_lookup(study)
+    summary = Summary(path)
+    draws = {}  # (subject_pk, collected_at) -> {"symptoms": bool|None, "results": {analyte: ...}}
+    for line, row in read_rows(path, LAB_COLUMNS):
+        summary.rows += 1
+        subject_pk = known_subject(path, line, row, subjects)
+        collected_at = cell(path, line, row, "collected_at", parse_datetime)
+        test = cell(path, line, row, "test", parse_test)
+        value = cell(path, line, row, "value", parse_number)
+        unit = cell(path, line, row, "unit", partial(units.normalise_unit, test))
+        uln_text = (row.get("uln") or "").strip()
+        uln = cell(path, line, row, "uln", parse_number) if uln_text else None
+        symptoms = cell(path, line, row, "symptoms", parse_bool) if "symptoms" in row else None
+        draw = draws.setdefault((subject_pk, collected_at), {"symptoms": None, "results": {}})
+        if symptoms is not None:
+            draw["symptoms"] = bool(draw["symptoms"]) or symptoms
+        entry = (value, unit, uln)
+        earlier = draw["results"].get(test)
+        if earlier and earlier[1] != entry:
+            raise BadRow(
+                path,
+                line,
+                "value",
+                f"{test} for this draw is on line {earlier[0]} with another value",
+            )
+        draw["results"][test] = (line, entry)
+
+    with transaction.atomic():
+        write_labs(draws, summary)
+    return summary
+
+
+def write_labs(draws, summary):
+    pks = {pk for pk, _ in draws}
+    subjects = Subject.objects.in_bulk(pks)
+    existing_draws = {
+        (d.subject_id, d.collected_at): d for d in LabDraw.objects.filter(subject_id__in=pks)
+    }
+    old_draw_ids = [d.pk for d in existing_draws.values()]
+    new_draws, changed_draws = [], []
+    for (subject_pk, collected_at), draw_data in draws.items():
+        draw = existing_draws.get((subject_pk, collected_at))
+        symptoms = draw_data["symptoms"]
+        if draw is None:
+            draw = LabDraw(
+                subject_id=subject_pk,
+                collected_at=collected_at,
+                symptoms_of_liver_injury=bool(symptoms),
+            )
+            new_draws.append(draw)
+            existing_draws[(subject_pk, collected_at)] = draw
+        elif symptoms is not None and draw.symptoms_of_liver_injury != symptoms:
+            draw.symptoms_of_liver_injury = symptoms
+            changed_draws.append(draw)
+            summary.subjects.add(subject_pk)
+    bulk_create_with_history(
+        new_draws, LabDraw, batch_size=BATCH, default_change_reason=CHANGE_REASON
+    )
+    if changed_draws:
+        bulk_update_with_history(
+            changed_draws,
+            LabDraw,
+            ["symptoms_of_liver_injury"],
+            batch_size=BATCH,
+            default_change_reason=CHANGE_REASON,
+        )
+
+    stored = {}
+    for start in range(0, len(old_draw_ids), 5000):
+        for result in LabResult.objects.filter(draw_id__in=old_draw_ids[start : start + 5000]):
+            stored[(result.draw_id, result.analyte)] = result
+    ranges = services.reference_ranges()
+    to_create, to_update = [], []
+    for (subject_pk, collected_at), draw_data in draws.items():
+        draw = existing_draws[(subject_pk, collected_at)]
+        subject = subjects[subject_pk]
+        for analyte, (_, (value, unit, uln)) in draw_data["results"].items():
+            result = stored.get((draw.pk, analyte))
+            if result is None:
+                result = LabResult(
+                    draw=draw, analyte=analyte, value=value, unit=unit, reported_uln=uln
+                )
+                to_create.append(services.fill_result(result, subject, collected_at, ranges))
+                summary.subjects.add(subject_pk)
+            elif (result.value, result.unit, result.reported_uln) != (value, unit, uln):
+                result.value, result.unit, result.reported_uln = value, unit, uln
+                to_update.append(services.fill_result(result, subject, collected_at, ranges))
+                summary.subjects.add(subject_pk)
+            else:
+                summary.unchanged += 1
+    bulk_create_with_history(
+        to_create, LabResult, batch_size=BATCH, default_change_reason=CHANGE_REASON
+    )
+    if to_update:
+        bulk_update_with_history(
+            to_update,
+            LabResult,
+            [
+                "value",
+                "unit",
+                "reported_uln",
+                "value_canonical",
+                "uln",
+                "uln_source",
+                "uln_multiple",
+            ],
+            batch_size=BATCH,
+            default_change_reason=CHANGE_REASON,
+        )
+    summary.created, summary.updated = len(to_create), len(to_update)
+    services.mark_changed(summary.subjects, evaluate=False)

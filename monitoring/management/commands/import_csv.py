@@ -1,0 +1,44 @@
+from django.core.management.base import BaseCommand
+
+from monitoring import imports, services
+
+
+class Command(BaseCommand):
+    help = (
+        "Import subjects, doses and lab results from CSV files (DESIGN.md section 5). "
+        "Idempotent; a bad row stops its file with FILE:LINE: field: reason and writes nothing "
+        "of that file. Every subject whose data changed is evaluated once, at the end."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--subjects", metavar="F")
+        parser.add_argument("--doses", metavar="F")
+        parser.add_argument("--labs", metavar="F")
+
+    def handle(self, *args, **options):
+        steps = [
+            (options["subjects"], imports.import_subjects),
+            (options["doses"], imports.import_doses),
+            (options["labs"], imports.import_labs),
+        ]
+        if not any(path for path, _ in steps):
+            self.stderr.write("Nothing to import: give --subjects, --doses and/or --labs.")
+            raise SystemExit(2)
+        failed = False
+        changed = set()
+        for path, step in steps:
+            if not path:
+                continue
+            try:
+                summary = step(path)
+            except imports.BadRow as bad:
+                self.stderr.write(str(bad))
+                failed = True
+                continue
+            self.stdout.write(str(summary))
+            changed |= summary.subjects
+        if changed:
+            services.enqueue_evaluation(changed)
+            self.stdout.write(f"Queued evaluation of {len(changed)} subject(s).")
+        if failed:
+            raise SystemExit(1)

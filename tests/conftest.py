@@ -1,0 +1,53 @@
+"""Shared fixtures. The suite runs against PostgreSQL and Redis (make test sets them up); it
+refuses to run on SQLite unless HEPWATCH_ALLOW_SQLITE=1, so a green run means the real stack."""
+
+import os
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+import pytest  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from config.celery import app as celery_app  # noqa: E402
+
+
+def pytest_configure(config):
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine and os.environ.get("HEPWATCH_ALLOW_SQLITE") != "1":
+        raise pytest.UsageError(
+            f"The tests need PostgreSQL, but the database engine is {engine}. Run `make test`, "
+            "or set DATABASE_URL (HEPWATCH_ALLOW_SQLITE=1 to run on SQLite anyway)."
+        )
+
+
+@pytest.fixture(autouse=True)
+def eager_celery(request):
+    """Tasks run in-process unless a test is marked `worker` and talks to the real broker."""
+    eager = request.node.get_closest_marker("worker") is None
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = eager
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(scope="session")
+def celery_worker_thread():
+    """A real Celery worker (solo pool, in a thread) consuming from the real Redis broker."""
+    if not settings.REDIS_URL:
+        pytest.fail("REDIS_URL is not set: the worker tests need the real Redis broker")
+    from celery.contrib.testing.worker import start_worker
+
+    celery_app.control.purge()
+    with start_worker(
+        celery_app,
+        pool="solo",
+        concurrency=1,
+        perform_ping_check=False,
+        shutdown_timeout=10,
+    ) as worker:
+        yield worker
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium"}
