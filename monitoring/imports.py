@@ -223,7 +223,7 @@ def import_subjects(path, study=None) -> Summary:
                 batch_size=BATCH,
                 default_change_reason=CHANGE_REASON,
             )
-        refill_results(reresolve)
+        services.refresh_ulns(reresolve)
         summary.created, summary.updated = len(to_create), len(to_update)
         services.mark_changed(summary.subjects, evaluate=False)
     return summary
@@ -234,26 +234,6 @@ def parse_sex(text: str) -> str:
     if value not in ("M", "F"):
         raise ValueError(f"{text!r} is not M or F")
     return value
-
-
-def refill_results(subjects):
-    """Resolve ULNs again for subjects whose sex or birth date changed."""
-    ranges = services.reference_ranges()
-    results = []
-    by_pk = {s.pk: s for s in subjects}
-    for result in LabResult.objects.filter(draw__subject__in=subjects).select_related("draw"):
-        services.fill_result(
-            result, by_pk[result.draw.subject_id], result.draw.collected_at, ranges
-        )
-        results.append(result)
-    if results:
-        bulk_update_with_history(
-            results,
-            LabResult,
-            ["uln", "uln_source", "uln_multiple"],
-            batch_size=BATCH,
-            default_change_reason=CHANGE_REASON,
-        )
 
 
 # ---- doses --------------------------------------------------------------------------------

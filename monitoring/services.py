@@ -9,7 +9,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from subjects.models import Dose, Subject
 
@@ -111,6 +111,26 @@ def fill_result(result: LabResult, subject: Subject, collected_at, ranges) -> La
         result.uln_source = resolved.source
         result.uln_multiple = units.as_decimal(exact / resolved.value, 6)
     return result
+
+
+def refresh_ulns(subjects):
+    """Resolve ULNs again for these subjects' results (after a change of sex or birth date)."""
+    ranges = reference_ranges()
+    by_pk = {s.pk: s for s in subjects}
+    changed = []
+    for result in LabResult.objects.filter(draw__subject__in=subjects).select_related("draw"):
+        before = (result.uln, result.uln_source, result.uln_multiple)
+        fill_result(result, by_pk[result.draw.subject_id], result.draw.collected_at, ranges)
+        if (result.uln, result.uln_source, result.uln_multiple) != before:
+            changed.append(result)
+    if changed:
+        bulk_update_with_history(
+            changed,
+            LabResult,
+            ["uln", "uln_source", "uln_multiple"],
+            batch_size=2000,
+            default_change_reason="ULN resolved again after a change to the subject",
+        )
 
 
 @transaction.atomic

@@ -220,6 +220,8 @@ def _evaluate(sid, subject, doses, history, as_of, maintenance):
             episode_draws += 1
             if episode_draws == 2:  # the next draw with a peak after the first one
                 fire("R4", draw.at)
+        # AMBIGUOUS: R4 and R5 fire once per episode (a second episode can fire them again).
+        # Alternative: once per subject, like R6's "the subject's first draw".
         if episode is not None and not episode_severe and peak >= 5:
             episode_severe = True
             fire("R5", draw.at)

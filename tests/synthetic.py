@@ -119,6 +119,7 @@ class _Subject:
         self.enrolled = (STUDY_START + DAY * offset_days).date()
         self.ald = rng.random() < opts["ald_fraction"]
         self.gilbert = rng.random() < 0.04
+        self.discontinued = False
         self.draws: list[_Draw] = []
         self.segments: list[list] = []  # [start, end or None, regimen]
         self.extra_doses: list[datetime] = []
@@ -170,7 +171,11 @@ class _Subject:
             results.append(("TBIL", "x", tbil, True))
         if lipids:
             results += self.lipids(at)
-        self.add(at, results, symptoms or rng.random() < 0.02)
+        if m < 3:  # symptoms without a 3x rise: no discontinue
+            symptoms = symptoms or rng.random() < 0.02
+        elif symptoms or self.ald or (tbil is not None and tbil >= 2):
+            self.discontinued = True  # the site follows R6 and never restarts dosing
+        self.add(at, results, symptoms)
 
     def background(self) -> Fraction:
         return F(f"{float(self.base) * self.rng.uniform(0.8, 1.2):.3f}")
@@ -277,6 +282,8 @@ class _Subject:
         results += self.lipids(at) if rng.random() < 0.85 else []
         if kind == "elevated":  # pre-dose elevation: 1-3x (R2) or >= 3x then a re-screen
             high = rng.choice([F("1.6"), F("3.2"), F(3)])
+            if self.ald or tbil >= 2:  # keep R6 (and a flood of R9) off the baseline
+                high = F("1.6")
             results[0] = ("ALT", "x", high, True)
             self.add(at, results)
             if high >= 3 and self.first_dose and rng.random() < 0.6:  # re-screen: ends it
@@ -298,7 +305,7 @@ class _Subject:
         self.stop_dosing(t0)
         deviation = rng.choices(
             ["", "same_instant", "one_second", "continued", "end_instant", "after_discontinue"],
-            [60, 8, 8, 10, 8, 6],
+            [50, 10, 10, 12, 10, 8],
         )[0]
         if deviation == "same_instant":
             self.dose(t0)
@@ -331,7 +338,7 @@ class _Subject:
             self.dose(t)
         elif deviation == "continued":
             self.dose(t - SECOND)
-        if hy or symptoms or self.ald or rng.random() < 0.15:  # discontinued
+        if self.discontinued or rng.random() < 0.15:  # discontinued
             if deviation == "after_discontinue":
                 self.dose(t + DAY * rng.randint(2, 5))
             return t

@@ -21,7 +21,8 @@ BASELINE = [  # full baseline, female, everything well under 1x ULN
     ("2024-01-01T08:00:00", "ALP", "70", "U/L", ""),
     ("2024-01-01T08:00:00", "TBIL", "0.5", "mg/dL", ""),
 ]
-AS_OF = datetime(2024, 1, 20, tzinfo=UTC)
+AS_OF = datetime(2024, 1, 15, tzinfo=UTC)
+EARLY = datetime(2024, 1, 5, tzinfo=UTC)  # before the lab_overdue of a baseline-only history
 
 
 def at(text):
@@ -100,7 +101,8 @@ def test_si_units_convert_exactly():
             [
                 ("2024-01-09T09:00:00", "LDLC", "3.42", "mmol/L", ""),
                 ("2024-01-09T09:00:00", "APOB", "1.1", "g/L", ""),
-            ]
+            ],
+            as_of=EARLY,
         )
         == set()
     )
@@ -113,7 +115,7 @@ def test_rows_at_one_instant_in_different_offsets_are_one_draw():
         ("2024-01-01T08:00:00Z", "ALP", "70", "U/L", ""),
         ("2024-01-01T03:00:00-05:00", "TBIL", "0.5", "mg/dL", ""),
     ]
-    assert run(baseline, baseline=False) == set()  # one complete draw: no R1
+    assert run(baseline, baseline=False, as_of=EARLY) == set()  # one complete draw: no R1
     # a draw's symptoms flag is true if any of its rows says true; symptoms need >= 3x
     got = run(
         [
@@ -130,18 +132,18 @@ def test_rows_at_one_instant_in_different_offsets_are_one_draw():
 def test_missing_baseline():
     first = at(FIRST_DOSE)
     incomplete = BASELINE[:3]
-    assert run(incomplete, baseline=False) == {("R1", first, None)}
+    assert run(incomplete, baseline=False, as_of=EARLY) == {("R1", first, None)}
     # on or before: a baseline at the same instant as the first dose counts
     same = [(FIRST_DOSE, t, v, u, uln) for _, t, v, u, uln in BASELINE]
-    assert run(same, baseline=False) == set()
+    assert run(same, baseline=False, as_of=EARLY) == set()
     # one second after the first dose does not
     late = [("2024-01-02T09:00:01", t, v, u, uln) for _, t, v, u, uln in BASELINE]
-    assert rules(run(late, baseline=False)) == ["R1"]
+    assert rules(run(late, baseline=False, as_of=EARLY)) == ["R1"]
     # literal reading: a single draw must hold all four (split over two draws -> R1)
     split = incomplete + [("2024-01-01T07:00:00", "TBIL", "0.5", "mg/dL", "")]
-    assert rules(run(split, baseline=False)) == ["R1"]
+    assert rules(run(split, baseline=False, as_of=EARLY)) == ["R1"]
     # a date-only dose is 00:00 UTC, so a baseline at 08:00 that day comes after it
-    assert rules(run([], doses=("2024-01-01",))) == ["R1"]
+    assert rules(run([], doses=("2024-01-01",), as_of=EARLY)) == ["R1"]
 
 
 @pytest.mark.parametrize(
@@ -155,7 +157,7 @@ def test_missing_baseline():
 def test_repeat_exactly_7_days_later_counts_as_within(repeat, r7):
     got = run(
         [("2024-01-09T09:00:00", "ALT", "150", "U/L", ""), (repeat, "ALT", "140", "U/L", "")],
-        doses=(FIRST_DOSE,),
+        as_of=datetime(2024, 2, 1, tzinfo=UTC),
     )
     assert ("R4", at(repeat), None) in got  # confirmation, however late it came
     assert (("R7", at("2024-01-09T09:00:00"), None) in got) is r7

@@ -1,0 +1,386 @@
+"""Reads for pages: everything a page shows, scoped to what the user may see."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from fractions import Fraction
+
+from django.db.models import Count, Min, OuterRef, Prefetch, Q, Subquery
+from django.utils import timezone
+
+from subjects import access
+from subjects.models import Dose, Subject
+
+from . import ctcae, rules, services, units
+from .models import Alert, Decision, LabDraw, LabResult, SubjectSafetyState
+
+ACTIVE = (Alert.Status.OPEN, Alert.Status.ACKNOWLEDGED)
+LIPIDS = ("LDLC", "APOB")
+
+
+# ---- subjects -----------------------------------------------------------------------------
+
+
+def subject_rows(user):
+    """The subjects table: each subject with its state, active alerts and latest ALT/AST peak."""
+    latest_peak = (
+        LabResult.objects.filter(
+            draw__subject=OuterRef("pk"),
+            analyte__in=units.PEAK_ANALYTES,
+            uln_multiple__isnull=False,
+        )
+        .order_by("-draw__collected_at", "-uln_multiple")
+        .values("uln_multiple")[:1]
+    )
+    latest_draw = (
+        LabDraw.objects.filter(subject=OuterRef("pk"))
+        .order_by("-collected_at")
+        .values("collected_at")[:1]
+    )
+    active = Q(alerts__status__in=ACTIVE)
+    return (
+        access.visible_subjects(user)
+        .select_related("site", "arm", "safety")
+        .annotate(
+            active_alerts=Count("alerts", filter=active, distinct=True),
+            worst_rank=Min("alerts__severity_rank", filter=active),
+            last_draw_at=Subquery(latest_draw),
+            last_peak=Subquery(latest_peak),
+        )
+    )
+
+
+# ---- the subject page ---------------------------------------------------------------------
+
+
+@dataclass
+class ResultRow:
+    result: LabResult
+    multiple: Fraction | None
+    grade: int | None
+
+
+@dataclass
+class DrawRow:
+    draw: LabDraw
+    results: dict  # analyte -> ResultRow
+    peak: Fraction | None
+
+    def result(self, analyte):
+        return self.results.get(analyte)
+
+
+@dataclass
+class Timeline:
+    subject: Subject
+    draws: list
+    doses: list
+    assessment: rules.SafetyAssessment
+    baseline: dict  # analyte -> (Fraction canonical value, datetime)
+    reduced_restarts: list  # doses that restarted at a lower dose than the one before
+    alerts: list = field(default_factory=list)
+    now: datetime | None = None
+
+    @property
+    def first_dose(self):
+        return self.doses[0] if self.doses else None
+
+    def lipid_changes(self, analyte):
+        """[(collected_at, percent change from baseline, value)] for LDLC or APOB."""
+        base = self.baseline.get(analyte)
+        if base is None or base[0] == 0:
+            return []
+        rows = []
+        for row in self.draws:
+            r = row.results.get(analyte)
+            if r is None:
+                continue
+            value = r.result.exact_value()
+            rows.append((row.draw.collected_at, (value - base[0]) / base[0] * 100, value))
+        return rows
+
+    def latest_lipid_change(self, analyte):
+        changes = [c for c in self.lipid_changes(analyte) if c[0] > self.baseline[analyte][1]]
+        return changes[-1] if changes else None
+
+
+def subject_timeline(subject: Subject, *, with_alerts=True) -> Timeline:
+    """The subject's draws, doses and rule assessment, ready for the chart and the lab table."""
+    draws = list(
+        LabDraw.objects.filter(subject=subject)
+        .prefetch_related("results")
+        .select_related("entered_by")
+        .order_by("collected_at")
+    )
+    doses = list(Dose.objects.filter(subject=subject).order_by("administered_at"))
+    now = timezone.now()
+    assessment = rules.evaluate(services.history_of(subject, draws, doses), now)
+    rows = []
+    for draw in draws:
+        results = {}
+        for r in draw.results.all():
+            uln = r.exact_uln()
+            multiple = r.exact_value() / uln if uln else None
+            results[r.analyte] = ResultRow(r, multiple, ctcae.grade(r.analyte, multiple))
+        rows.append(DrawRow(draw, results, assessment.peaks.get(draw.pk)))
+    baseline = {}
+    if doses:
+        first = doses[0].administered_at
+        for row in rows:
+            if row.draw.collected_at > first:
+                break
+            for analyte, r in row.results.items():
+                baseline[analyte] = (r.result.exact_value(), row.draw.collected_at)
+    restarts = [
+        later
+        for earlier, later in zip(doses, doses[1:], strict=False)
+        if later.dose_mg < earlier.dose_mg
+    ]
+    alerts = []
+    if with_alerts:
+        alerts = list(
+            Alert.objects.filter(subject=subject)
+            .select_related("draw", "dose")
+            .prefetch_related(
+                Prefetch("decisions", queryset=Decision.objects.select_related("reviewer"))
+            )
+            .order_by("-triggered_at", "severity_rank")
+        )
+    return Timeline(subject, rows, doses, assessment, baseline, restarts, alerts, now)
+
+
+def safety_state(subject: Subject) -> SubjectSafetyState:
+    state, _ = SubjectSafetyState.objects.get_or_create(subject=subject)
+    return state
+
+
+# ---- alerts -------------------------------------------------------------------------------
+
+
+def alert_queue(user):
+    """Alerts of the subjects the user may see, most severe first, then the earliest due."""
+    return (
+        Alert.objects.filter(subject__in=access.visible_subjects(user))
+        .select_related("subject__site", "draw")
+        .annotate(decision_count=Count("decisions"))
+        .order_by("severity_rank", "due_by", "-triggered_at")
+    )
+
+
+def alert_for(user, pk):
+    from django.shortcuts import get_object_or_404
+
+    return get_object_or_404(
+        Alert.objects.filter(subject__in=access.visible_subjects(user)).select_related(
+            "subject__site", "subject__arm", "draw", "dose"
+        ),
+        pk=pk,
+    )
+
+
+# ---- dashboard ----------------------------------------------------------------------------
+
+
+@dataclass
+class Dashboard:
+    alerts_by_severity: list  # [(severity, count)]
+    subjects_by_state: list  # [(state, label, count)]
+    overdue: list  # active alerts past due_by
+    recent: list  # recent entries and decisions
+    subject_count: int
+
+
+def dashboard(user, *, recent=12) -> Dashboard:
+    now = timezone.now()
+    subjects = access.visible_subjects(user)
+    alerts = Alert.objects.filter(subject__in=subjects)
+    open_counts = dict(
+        alerts.filter(status=Alert.Status.OPEN)
+        .values_list("severity")
+        .annotate(n=Count("pk"))
+        .values_list("severity", "n")
+    )
+    state_counts = dict(
+        SubjectSafetyState.objects.filter(subject__in=subjects)
+        .values_list("state")
+        .annotate(n=Count("pk"))
+        .values_list("state", "n")
+    )
+    labels = dict(SubjectSafetyState._meta.get_field("state").choices)
+    overdue = list(
+        alerts.filter(status__in=ACTIVE, due_by__lt=now)
+        .select_related("subject__site")
+        .order_by("due_by")[:20]
+    )
+    return Dashboard(
+        alerts_by_severity=[(s, open_counts.get(s, 0)) for s in rules.SEVERITY_ORDER],
+        subjects_by_state=[(s, labels[s], state_counts.get(s, 0)) for s in reversed(rules.STATES)],
+        overdue=overdue,
+        recent=recent_activity(subjects, recent),
+        subject_count=subjects.count(),
+    )
+
+
+@dataclass
+class Activity:
+    at: datetime
+    user: object
+    subject: Subject
+    what: str
+    url_name: str
+    url_arg: int
+
+
+def recent_activity(subjects, limit):
+    """The latest draws, doses and decisions among these subjects."""
+    items = []
+    for draw in (
+        LabDraw.objects.filter(subject__in=subjects)
+        .select_related("subject", "entered_by")
+        .order_by("-entered_at")[:limit]
+    ):
+        items.append(
+            Activity(
+                draw.entered_at,
+                draw.entered_by,
+                draw.subject,
+                f"Lab draw of {rules.when(draw.collected_at)} entered",
+                "draw",
+                draw.pk,
+            )
+        )
+    for dose in (
+        Dose.history.filter(subject_id__in=subjects.values("pk"), history_type="+")
+        .select_related("history_user")
+        .order_by("-history_date")[:limit]
+    ):
+        subject = Subject.objects.get(pk=dose.subject_id)
+        items.append(
+            Activity(
+                dose.history_date,
+                dose.history_user,
+                subject,
+                f"Dose {units.format_number(dose.dose_mg)} mg of {rules.when(dose.administered_at)}",
+                "subject",
+                subject.pk,
+            )
+        )
+    for decision in (
+        Decision.objects.filter(alert__subject__in=subjects)
+        .select_related("alert__subject", "reviewer")
+        .order_by("-signed_at")[:limit]
+    ):
+        items.append(
+            Activity(
+                decision.signed_at,
+                decision.reviewer,
+                decision.alert.subject,
+                f"Signed “{decision.get_action_display()}” on {decision.alert.rule} "
+                f"{decision.alert.kind}",
+                "alert",
+                decision.alert_id,
+            )
+        )
+    items.sort(key=lambda a: a.at, reverse=True)
+    return items[:limit]
+
+
+# ---- history ------------------------------------------------------------------------------
+
+
+@dataclass
+class Change:
+    field: str
+    old: object
+    new: object
+
+
+@dataclass
+class HistoryEntry:
+    at: datetime
+    user: object
+    kind: str  # created / changed / deleted
+    what: str
+    changes: list
+    reason: str
+
+
+HISTORY_TYPES = {"+": "created", "~": "changed", "-": "deleted"}
+SKIP_FIELDS = {"id", "history_id", "history_date", "history_change_reason", "history_type"}
+
+
+def _describe(model_label, record):
+    if model_label == "Subject":
+        return f"Subject {record.subject_id}"
+    if model_label == "Dose":
+        return f"Dose of {rules.when(record.administered_at)}"
+    if model_label == "Lab draw":
+        return f"Lab draw of {rules.when(record.collected_at)}"
+    if model_label == "Lab result":
+        return f"{record.analyte} result (draw {record.draw_id})"
+    if model_label == "Alert":
+        return f"Alert {record.rule} {record.kind}"
+    if model_label == "Decision":
+        return f"Decision on alert {record.alert_id}"
+    return model_label
+
+
+def subject_history(subject: Subject) -> list:
+    """Every recorded change to the subject and its doses, draws, results, alerts and decisions,
+    newest first: who, when, what, old → new, and the reason given."""
+    draw_ids = list(LabDraw.history.filter(subject_id=subject.pk).values_list("id", flat=True))
+    alert_ids = list(Alert.history.filter(subject_id=subject.pk).values_list("id", flat=True))
+    sources = [
+        ("Subject", Subject.history.filter(id=subject.pk)),
+        ("Dose", Dose.history.filter(subject_id=subject.pk)),
+        ("Lab draw", LabDraw.history.filter(subject_id=subject.pk)),
+        ("Lab result", LabResult.history.filter(draw_id__in=set(draw_ids))),
+        ("Alert", Alert.history.filter(subject_id=subject.pk)),
+        ("Decision", Decision.history.filter(alert_id__in=set(alert_ids))),
+    ]
+    entries = []
+    for label, records in sources:
+        model = records.model
+        fields = [
+            f
+            for f in model.instance_type._meta.fields
+            if f.attname not in SKIP_FIELDS and not f.name.startswith("history")
+        ]
+        previous = {}
+        for record in records.select_related("history_user").order_by("history_date", "history_id"):
+            before = previous.get(record.id)
+            changes = []
+            if record.history_type == "~" and before is not None:
+                for f in fields:
+                    old, new = getattr(before, f.attname), getattr(record, f.attname)
+                    if old != new:
+                        changes.append(Change(f.verbose_name, _show(old), _show(new)))
+            elif record.history_type == "+":
+                changes = [
+                    Change(f.verbose_name, None, _show(getattr(record, f.attname)))
+                    for f in fields
+                    if f.attname not in ("subject_id", "draw_id", "alert_id", "study_id")
+                    and getattr(record, f.attname) not in (None, "")
+                ]
+            previous[record.id] = record
+            if record.history_type == "~" and before is not None and not changes:
+                continue
+            entries.append(
+                HistoryEntry(
+                    record.history_date,
+                    record.history_user,
+                    HISTORY_TYPES.get(record.history_type, record.history_type),
+                    _describe(label, record),
+                    changes,
+                    record.history_change_reason or "",
+                )
+            )
+    entries.sort(key=lambda e: e.at, reverse=True)
+    return entries
+
+
+def _show(value):
+    if isinstance(value, datetime):
+        return rules.when(value)
+    if hasattr(value, "normalize"):
+        return units.format_number(value)
+    return value

@@ -1,0 +1,93 @@
+"""Who may see and do what. Roles are Django groups (created by subjects/migrations/0002):
+
+- coordinator: enters and edits subjects, doses and labs of their own sites only
+  (Site.coordinators); another site's subject is a 404, even by guessing its URL.
+- safety_reviewer: sees all sites, triages alerts and signs decisions; cannot edit labs (403).
+- monitor: reads and exports.
+- staff: the Django admin.
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404
+
+from .models import Subject
+
+COORDINATOR = "coordinator"
+SAFETY_REVIEWER = "safety_reviewer"
+MONITOR = "monitor"
+ROLE_LABELS = {
+    COORDINATOR: "Study coordinator",
+    SAFETY_REVIEWER: "Safety reviewer",
+    MONITOR: "Monitor",
+}
+
+
+def roles(user) -> frozenset:
+    """The user's role names, looked up once per request (cached on the user object)."""
+    if not user.is_authenticated:
+        return frozenset()
+    cached = getattr(user, "_hepwatch_roles", None)
+    if cached is None:
+        cached = frozenset(user.groups.values_list("name", flat=True))
+        user._hepwatch_roles = cached
+    return cached
+
+
+def is_coordinator(user) -> bool:
+    return COORDINATOR in roles(user)
+
+
+def is_reviewer(user) -> bool:
+    return SAFETY_REVIEWER in roles(user)
+
+
+def sees_all_sites(user) -> bool:
+    """Reviewers, monitors and staff read every site; a coordinator only their own."""
+    return user.is_staff or bool(roles(user) & {SAFETY_REVIEWER, MONITOR})
+
+
+def can_enter_data(user) -> bool:
+    """Enter and correct labs and doses (of the subjects the user can see)."""
+    return is_coordinator(user)
+
+
+def can_decide(user) -> bool:
+    """Sign decisions on alerts, acknowledge them, and override a withheld dose."""
+    return is_reviewer(user)
+
+
+def role_label(user) -> str:
+    names = [ROLE_LABELS[r] for r in (COORDINATOR, SAFETY_REVIEWER, MONITOR) if r in roles(user)]
+    if not names and user.is_staff:
+        names = ["Administrator"]
+    return ", ".join(names) or "No role"
+
+
+def visible_subjects(user):
+    """The subjects this user may see."""
+    subjects = Subject.objects.all()
+    if sees_all_sites(user):
+        return subjects
+    if is_coordinator(user):
+        return subjects.filter(site__coordinators=user)
+    return subjects.none()
+
+
+def visible_sites(user):
+    from .models import Site
+
+    if sees_all_sites(user):
+        return Site.objects.all()
+    return Site.objects.filter(coordinators=user)
+
+
+def subject_for(user, pk):
+    """The subject, or 404 when it does not exist or belongs to a site the user cannot see."""
+    return get_object_or_404(visible_subjects(user).select_related("site", "arm", "study"), pk=pk)
+
+
+def require(allowed: bool):
+    """403 unless allowed. Check the role before looking the object up, so a reviewer trying to
+    edit a lab gets 403 while a coordinator of another site gets 404."""
+    if not allowed:
+        raise PermissionDenied

@@ -1,0 +1,33 @@
+"""Test data made the way users make it: through the services."""
+
+from datetime import date
+from decimal import Decimal
+
+from monitoring import services
+from monitoring.imports import default_study
+from subjects.models import Arm, Site, Subject
+
+
+def make_subject(subject_id="S-001", site_code="S01", sex="M", arm="standard", **kwargs):
+    study = default_study()
+    site, _ = Site.objects.get_or_create(study=study, code=site_code, defaults={"name": site_code})
+    return Subject.objects.create(
+        study=study,
+        site=site,
+        subject_id=subject_id,
+        sex=sex,
+        birth_date=kwargs.pop("birth_date", date(1970, 5, 1)),
+        arm=Arm.objects.get(study=study, code=arm),
+        enrolled_on=kwargs.pop("enrolled_on", date(2026, 1, 1)),
+        **kwargs,
+    )
+
+
+def results(**values):
+    """results(ALT=135, AST=30) -> ResultEntry list in canonical units."""
+    from monitoring.units import ANALYTES
+
+    return [
+        services.ResultEntry(analyte, Decimal(str(value)), ANALYTES[analyte].canonical_unit)
+        for analyte, value in values.items()
+    ]

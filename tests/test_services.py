@@ -1,0 +1,144 @@
+"""Recording, correcting and evaluating through the services, on PostgreSQL."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import User
+
+from monitoring import services
+from monitoring.models import Alert, LabResult, SubjectSafetyState
+from subjects.services import record_dose
+
+from .factories import make_subject, results
+
+# Transactional: evaluation runs on commit, as in production.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+JAN30 = datetime(2026, 1, 30, 8, 0, tzinfo=UTC)
+
+
+def test_recording_a_draw_at_three_and_a_half_times_uln_opens_withhold_dose():
+    subject = make_subject()
+    draw = services.record_draw(subject, JAN30, results(ALT="143.5", AST=30))
+    alert = Alert.objects.get(subject=subject, kind="withhold_dose")
+    assert (alert.kind, alert.rule, alert.severity, alert.status) == (
+        "withhold_dose",
+        "R3",
+        "high",
+        "open",
+    )
+    assert alert.draw == draw
+    assert alert.explanation.startswith("ALT 143.5 U/L = 3.50× ULN (41 U/L) on 2026-01-30")
+    state = SubjectSafetyState.objects.get(subject=subject)
+    assert state.state == "withheld" and not state.pending
+
+
+def test_result_stores_canonical_value_uln_and_multiple():
+    subject = make_subject(sex="F")
+    draw = services.record_draw(
+        subject, JAN30, [services.ResultEntry("ALT", Decimal("1.65"), "ukat/L")]
+    )
+    result = draw.results.get()
+    assert result.value_canonical == Decimal("99")
+    assert result.uln == Decimal("33") and result.uln_source == "default"
+    assert result.uln_multiple == Decimal("3")
+
+
+def test_a_second_draw_at_the_same_time_is_refused_naming_the_field():
+    subject = make_subject()
+    services.record_draw(subject, JAN30, results(ALT=30))
+    with pytest.raises(services.EntryError) as error:
+        services.record_draw(subject, JAN30, results(ALT=40))
+    assert error.value.field == "collected_at"
+    assert subject.draws.count() == 1
+
+
+def test_correcting_a_typo_retracts_the_alert_it_caused_and_keeps_who_and_why():
+    user = User.objects.create_user("coord")
+    subject = make_subject()
+    draw = services.record_draw(subject, JAN30, results(ALT=350, AST=30), user=user)
+    alert = Alert.objects.get(subject=subject, kind="withhold_dose")
+    result = draw.results.get(analyte="ALT")
+
+    services.correct_result(result, value=Decimal(35), reason="transcription typo", user=user)
+
+    alert.refresh_from_db()
+    assert alert.status == "retracted"
+    assert "no longer exists" in alert.status_reason
+    assert Alert.objects.filter(subject=subject, kind="withhold_dose").count() == 1  # kept
+    latest, previous = LabResult.history.filter(id=result.id).order_by("-history_date")[:2]
+    assert (previous.value, latest.value) == (Decimal(350), Decimal(35))
+    assert latest.history_change_reason == "transcription typo"
+    assert latest.history_user == user
+    assert alert.history.first().history_change_reason == "retracted by re-evaluation"
+
+
+def test_correction_without_a_reason_is_refused_and_nothing_changes():
+    subject = make_subject()
+    draw = services.record_draw(subject, JAN30, results(ALT=350))
+    result = draw.results.get()
+    with pytest.raises(services.EntryError) as error:
+        services.correct_result(result, value=Decimal(35), reason="  ")
+    assert error.value.field == "reason"
+    result.refresh_from_db()
+    assert result.value == Decimal(350)
+
+
+def test_correcting_back_reopens_the_retracted_alert():
+    subject = make_subject()
+    draw = services.record_draw(subject, JAN30, results(ALT=350))
+    result = draw.results.get()
+    services.correct_result(result, value=Decimal(35), reason="typo")
+    services.correct_result(result, value=Decimal(350), reason="the first value was right")
+    alert = Alert.objects.get(subject=subject, kind="withhold_dose")
+    assert alert.status == "open" and not alert.closed_by_rules
+
+
+def test_re_evaluation_is_idempotent():
+    subject = make_subject()
+    services.record_draw(subject, JAN30, results(ALT=250, AST=30))
+    before = list(Alert.objects.values_list("id", "kind", "status", "explanation"))
+    history_rows = Alert.history.count()
+    services.evaluate_subjects([subject.pk])
+    services.evaluate_subjects([subject.pk])
+    assert list(Alert.objects.values_list("id", "kind", "status", "explanation")) == before
+    assert Alert.history.count() == history_rows
+
+
+def test_dose_while_withheld_is_raised_when_the_dose_is_recorded():
+    subject = make_subject()
+    services.record_draw(subject, JAN30, results(ALT=150))
+    dose = record_dose(subject, datetime(2026, 2, 2, 9, tzinfo=UTC), Decimal(200))
+    alert = Alert.objects.get(subject=subject, kind="dose_while_withheld")
+    assert alert.dose == dose and alert.severity == "critical"
+
+
+def test_overdue_alert_is_resolved_when_the_lab_arrives():
+    subject = make_subject()
+    record_dose(subject, datetime(2026, 1, 5, 9, tzinfo=UTC), Decimal(200))
+    services.evaluate_subjects([subject.pk], as_of=datetime(2026, 1, 20, tzinfo=UTC))
+    overdue = Alert.objects.get(subject=subject, kind="lab_overdue")
+    services.record_draw(subject, datetime(2026, 1, 21, 8, tzinfo=UTC), results(ALT=30, AST=30))
+    overdue.refresh_from_db()
+    assert overdue.status == "resolved" and overdue.closed_by_rules
+
+
+def test_evaluating_as_of_an_earlier_time_drops_undecided_overdue_alerts_of_a_later_one():
+    subject = make_subject()
+    record_dose(subject, datetime(2026, 1, 5, 9, tzinfo=UTC), Decimal(200))
+    services.evaluate_subjects([subject.pk], as_of=datetime(2026, 3, 1, tzinfo=UTC))
+    assert Alert.objects.filter(kind="lab_overdue").count() == 1
+    services.evaluate_subjects([subject.pk], as_of=datetime(2026, 1, 10, tzinfo=UTC))
+    assert list(Alert.objects.values_list("kind", flat=True)) == ["missing_baseline"]
+
+
+def test_changing_sex_re_resolves_default_ulns():
+    subject = make_subject(sex="M")
+    draw = services.record_draw(subject, JAN30, results(ALT=99))
+    assert not Alert.objects.filter(kind="withhold_dose").exists()
+    from subjects.services import update_subject
+
+    update_subject(subject, reason="sex entered wrongly", sex="F")
+    assert draw.results.get().uln == Decimal(33)
+    assert Alert.objects.filter(kind="withhold_dose").exists()
