@@ -104,29 +104,35 @@ def parse_bool(text: str) -> bool:
 # ---- reading ------------------------------------------------------------------------------
 
 
+def decoded_lines(handle, path):
+    """The file's lines as text; BadRow naming the first line that is not UTF-8."""
+    for number, raw in enumerate(handle, start=1):
+        try:
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError:
+            raise BadRow(path, number, "file", "not UTF-8 text") from None
+
+
 def read_rows(path, required):
     """Yield (line, row) from a UTF-8 CSV file; BadRow for a missing column or bad encoding."""
     try:
-        handle = open(path, newline="", encoding="utf-8-sig")
+        handle = open(path, "rb")
     except OSError as exc:
         raise BadRow(path, 0, "file", exc.strerror or str(exc)) from None
     with handle:
-        reader = csv.DictReader(handle)
-        line = 1
+        reader = csv.DictReader(decoded_lines(handle, path))
         try:
             header = reader.fieldnames or []
-            names = {(name or "").strip() for name in header}
-            for column in required:
-                if column not in names:
-                    raise BadRow(path, 1, column, "missing column")
             reader.fieldnames = [(name or "").strip() for name in header]
+            for column in required:
+                if column not in reader.fieldnames:
+                    raise BadRow(path, 1, column, "missing column")
             for row in reader:
-                line = reader.line_num
                 if None in row:
-                    raise BadRow(path, line, "row", "more cells than the header has columns")
-                yield line, row
-        except UnicodeDecodeError:
-            raise BadRow(path, line + 1, "file", "not UTF-8 text") from None
+                    raise BadRow(
+                        path, reader.line_num, "row", "more cells than the header has columns"
+                    )
+                yield reader.line_num, row
         except csv.Error as exc:
             raise BadRow(path, reader.line_num, "file", f"not valid CSV ({exc})") from None
 
