@@ -1,0 +1,91 @@
+"""Evaluation through the real stack: Redis broker, a Celery worker, PostgreSQL."""
+
+import socket
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from config.celery import app as celery_app
+from monitoring import services, tasks
+from monitoring.models import Alert, LabDraw, SubjectSafetyState
+
+from .factories import make_subject, results
+
+pytestmark = [
+    pytest.mark.worker,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+DRAW_AT = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+def wait_for(condition, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def reset_broker_connections():
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def unreachable_broker():
+    """Point the app at a port where no broker listens, as when Redis is down."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    previous = celery_app.conf.broker_url
+    celery_app.conf.broker_url = f"redis://127.0.0.1:{port}/0"
+    reset_broker_connections()
+    yield
+    celery_app.conf.broker_url = previous
+    reset_broker_connections()
+
+
+def test_draw_at_three_and_a_half_times_uln_opens_withhold_dose_through_the_worker(
+    celery_worker_thread,
+):
+    subject = make_subject()
+    services.record_draw(subject, DRAW_AT, results(ALT="143.5", AST=30))
+    assert wait_for(
+        lambda: Alert.objects.filter(subject=subject, kind="withhold_dose").exists(), 10
+    ), "no withhold_dose alert within 10 seconds"
+    state = SubjectSafetyState.objects.get(subject=subject)
+    assert state.state == "withheld" and not state.pending
+
+
+def test_entry_is_saved_when_the_broker_is_down_and_the_sweep_evaluates_it_later(
+    unreachable_broker,
+):
+    subject = make_subject()
+    services.record_draw(subject, DRAW_AT, results(ALT=150, AST=30))  # no exception
+
+    assert LabDraw.objects.filter(subject=subject).count() == 1
+    assert not Alert.objects.filter(subject=subject).exists()
+    assert SubjectSafetyState.objects.get(subject=subject).pending
+
+    # The broker is back; beat's periodic sweep runs.
+    celery_app.conf.task_always_eager = True
+    tasks.sweep_unevaluated.delay()
+    assert Alert.objects.filter(subject=subject, kind="withhold_dose").exists()
+    assert not SubjectSafetyState.objects.get(subject=subject).pending
+
+
+def test_sweep_through_the_worker_catches_up_after_the_broker_returns(celery_worker_thread):
+    subject = make_subject()
+    celery_app.conf.broker_url, good = "redis://127.0.0.1:1/0", celery_app.conf.broker_url
+    reset_broker_connections()
+    try:
+        services.record_draw(subject, DRAW_AT, results(ALT=150, AST=30))
+    finally:
+        celery_app.conf.broker_url = good
+        reset_broker_connections()
+    assert SubjectSafetyState.objects.get(subject=subject).pending
+    tasks.sweep_unevaluated.delay()
+    assert wait_for(lambda: Alert.objects.filter(subject=subject, kind="withhold_dose").exists())
