@@ -1,10 +1,21 @@
 """Reads for pages: everything a page shows, scoped to what the user may see."""
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from fractions import Fraction
 
-from django.db.models import Count, Min, OuterRef, Prefetch, Q, Subquery
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Min,
+    OuterRef,
+    Prefetch,
+    Q,
+    Subquery,
+)
 from django.utils import timezone
 
 from subjects import access
@@ -156,13 +167,32 @@ def safety_state(subject: Subject) -> SubjectSafetyState:
 # ---- alerts -------------------------------------------------------------------------------
 
 
+def overdue_q(now=None):
+    """Alerts asking for an ALT/AST draw that has not come: active, past due (R3's repeat by
+    due_by, R10's scheduled lab) or overdue by nature (R7), with no ALT/AST collected since."""
+    now = now or timezone.now()
+    repeated = Exists(
+        LabResult.objects.filter(
+            draw__subject=OuterRef("subject"),
+            draw__collected_at__gt=OuterRef("triggered_at"),
+            analyte__in=units.PEAK_ANALYTES,
+        )
+    )
+    due = Q(kind__in=rules.TIME_RULE_KINDS) | Q(due_by__lt=now)
+    return Q(status__in=ACTIVE) & due & ~repeated
+
+
 def alert_queue(user):
-    """Alerts of the subjects the user may see, most severe first, then the earliest due."""
+    """Alerts of the subjects the user may see, most severe first, then the earliest due;
+    each with `overdue` and `decision_count`."""
     return (
         Alert.objects.filter(subject__in=access.visible_subjects(user))
         .select_related("subject__site", "draw")
-        .annotate(decision_count=Count("decisions"))
-        .order_by("severity_rank", "due_by", "-triggered_at")
+        .annotate(
+            decision_count=Count("decisions"),
+            overdue=ExpressionWrapper(overdue_q(), output_field=BooleanField()),
+        )
+        .order_by("severity_rank", F("due_by").asc(nulls_last=True), "-triggered_at")
     )
 
 
@@ -207,9 +237,7 @@ def dashboard(user, *, recent=12) -> Dashboard:
     )
     labels = dict(SubjectSafetyState._meta.get_field("state").choices)
     overdue = list(
-        alerts.filter(status__in=ACTIVE, due_by__lt=now)
-        .select_related("subject__site")
-        .order_by("due_by")[:20]
+        alerts.filter(overdue_q(now)).select_related("subject__site").order_by("due_by")[:20]
     )
     return Dashboard(
         alerts_by_severity=[(s, open_counts.get(s, 0)) for s in rules.SEVERITY_ORDER],
@@ -228,15 +256,19 @@ class Activity:
     what: str
     url_name: str
     url_arg: int
+    kind: str = ""
+    count: int = 1
 
 
 def recent_activity(subjects, limit):
-    """The latest draws, doses and decisions among these subjects."""
+    """The latest draws, doses and decisions among these subjects; entries of one kind for one
+    subject made together (an import, a seed) are shown as one line."""
+    fetch = limit * 20
     items = []
     for draw in (
         LabDraw.objects.filter(subject__in=subjects)
         .select_related("subject", "entered_by")
-        .order_by("-entered_at")[:limit]
+        .order_by("-entered_at")[:fetch]
     ):
         items.append(
             Activity(
@@ -246,22 +278,26 @@ def recent_activity(subjects, limit):
                 f"Lab draw of {rules.when(draw.collected_at)} entered",
                 "draw",
                 draw.pk,
+                "draw",
             )
         )
-    for dose in (
+    dose_records = list(
         Dose.history.filter(subject_id__in=subjects.values("pk"), history_type="+")
         .select_related("history_user")
-        .order_by("-history_date")[:limit]
-    ):
-        subject = Subject.objects.get(pk=dose.subject_id)
+        .order_by("-history_date")[:fetch]
+    )
+    dosed = Subject.objects.in_bulk({d.subject_id for d in dose_records})
+    for dose in dose_records:
+        mg = units.format_number(dose.dose_mg)
         items.append(
             Activity(
                 dose.history_date,
                 dose.history_user,
-                subject,
-                f"Dose {units.format_number(dose.dose_mg)} mg of {rules.when(dose.administered_at)}",
+                dosed[dose.subject_id],
+                f"Dose {mg} mg of {rules.when(dose.administered_at)} entered",
                 "subject",
-                subject.pk,
+                dose.subject_id,
+                "dose",
             )
         )
     for decision in (
@@ -278,10 +314,26 @@ def recent_activity(subjects, limit):
                 f"{decision.alert.kind}",
                 "alert",
                 decision.alert_id,
+                "decision",
             )
         )
     items.sort(key=lambda a: a.at, reverse=True)
-    return items[:limit]
+    grouped = []
+    for item in items:
+        last = grouped[-1] if grouped else None
+        if (
+            last is not None
+            and item.kind in ("draw", "dose")
+            and (last.kind, last.subject.pk, last.user) == (item.kind, item.subject.pk, item.user)
+            and last.at - item.at < timedelta(minutes=1)
+        ):
+            last.count += 1
+            noun = "lab draws" if item.kind == "draw" else "doses"
+            last.what = f"{last.count} {noun} entered together"
+            last.url_name, last.url_arg = "subject", item.subject.pk
+            continue
+        grouped.append(item)
+    return grouped[:limit]
 
 
 # ---- history ------------------------------------------------------------------------------

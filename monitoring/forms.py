@@ -1,0 +1,254 @@
+from decimal import Decimal
+
+from django import forms
+from django.utils import timezone
+
+from subjects.forms import MomentInput, check_moment
+
+from . import services, units
+from .models import Decision, LabDraw
+from .review import SIGNATURE_MEANING
+
+DRAW_ANALYTES = ("ALT", "AST", "ALP", "TBIL", "LDLC", "APOB")
+ANALYTE_LABELS = {"LDLC": "LDL-C", "APOB": "ApoB"}
+POSITIVE = Decimal("0.000001")
+
+
+def unit_choices(analyte):
+    return [(u, units.unit_label(u)) for u in units.ANALYTES[analyte].units]
+
+
+class DrawForm(forms.Form):
+    """One whole draw: when, which lab, and a row per test (value, unit, optional ULN)."""
+
+    collected_at = forms.DateTimeField(label="Collected at (UTC)", widget=MomentInput())
+    lab_name = forms.CharField(label="Laboratory", max_length=120, required=False)
+    symptoms = forms.BooleanField(
+        label="Symptoms of liver injury (fatigue, nausea, right upper abdominal pain, "
+        "jaundice, fever or rash)",
+        required=False,
+    )
+
+    def __init__(self, *args, subject, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.subject = subject
+        ranges = services.reference_ranges()
+        today = timezone.now().date()
+        self.rows = []
+        for analyte in DRAW_ANALYTES:
+            spec = units.ANALYTES[analyte]
+            resolved = units.resolve_uln(
+                analyte, spec.canonical_unit, None, subject.sex, subject.birth_date, today, ranges
+            )
+            value = forms.DecimalField(
+                label=f"{ANALYTE_LABELS.get(analyte, analyte)} value",
+                required=False,
+                max_digits=24,
+                decimal_places=12,
+                min_value=POSITIVE,
+                error_messages={"min_value": "The value must be a positive number."},
+                widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
+            )
+            unit = forms.ChoiceField(
+                label=f"{analyte} unit", choices=unit_choices(analyte), initial=spec.canonical_unit
+            )
+            uln = forms.DecimalField(
+                label=f"{analyte} ULN",
+                required=False,
+                max_digits=24,
+                decimal_places=12,
+                min_value=POSITIVE,
+                error_messages={"min_value": "The ULN must be a positive number."},
+                widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
+            )
+            if resolved is not None:
+                reference = (
+                    f"{units.format_number(resolved.value)} {spec.canonical_unit}"
+                    f" ({'reference range' if resolved.source == 'reference' else 'adult default'})"
+                )
+                uln.widget.attrs["placeholder"] = units.format_number(resolved.value)
+                uln.help_text = f"Empty: {reference}"
+            else:
+                uln.help_text = "No ULN for this test"
+            self.fields[f"{analyte}_value"] = value
+            self.fields[f"{analyte}_unit"] = unit
+            self.fields[f"{analyte}_uln"] = uln
+            self.rows.append(
+                {
+                    "analyte": analyte,
+                    "label": ANALYTE_LABELS.get(analyte, analyte),
+                    "name": spec.name,
+                    "value": f"{analyte}_value",
+                    "unit": f"{analyte}_unit",
+                    "uln": f"{analyte}_uln",
+                }
+            )
+
+    def bound_rows(self):
+        return [
+            {**row, "value": self[row["value"]], "unit": self[row["unit"]], "uln": self[row["uln"]]}
+            for row in self.rows
+        ]
+
+    def clean_collected_at(self):
+        moment = self.cleaned_data["collected_at"]
+        check_moment(moment, self.subject, "collection time")
+        if LabDraw.objects.filter(subject=self.subject, collected_at=moment).exists():
+            raise forms.ValidationError(
+                f"A draw is already recorded for {self.subject} at {moment:%Y-%m-%d %H:%M}.",
+                code="duplicate",
+            )
+        return moment
+
+    def clean(self):
+        cleaned = super().clean()
+        entered = 0
+        for analyte in DRAW_ANALYTES:
+            value = cleaned.get(f"{analyte}_value")
+            unit = cleaned.get(f"{analyte}_unit")
+            if unit:
+                try:
+                    units.normalise_unit(analyte, unit)
+                except units.UnitError as error:
+                    self.add_error(f"{analyte}_unit", str(error).capitalize() + ".")
+            if value is not None:
+                entered += 1
+            elif cleaned.get(f"{analyte}_uln") is not None:
+                self.add_error(f"{analyte}_value", f"Enter the {analyte} value for this ULN.")
+        if not entered and not any(f.endswith("_value") for f in self.errors):
+            raise forms.ValidationError("Enter at least one result.", code="empty")
+        return cleaned
+
+    def result_entries(self):
+        entries = []
+        for analyte in DRAW_ANALYTES:
+            value = self.cleaned_data.get(f"{analyte}_value")
+            if value is None:
+                continue
+            entries.append(
+                services.ResultEntry(
+                    analyte=analyte,
+                    value=value,
+                    unit=self.cleaned_data[f"{analyte}_unit"],
+                    reported_uln=self.cleaned_data.get(f"{analyte}_uln"),
+                )
+            )
+        return entries
+
+
+class CorrectionForm(forms.Form):
+    value = forms.DecimalField(
+        max_digits=24,
+        decimal_places=12,
+        min_value=POSITIVE,
+        error_messages={"min_value": "The value must be a positive number."},
+        widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
+    )
+    unit = forms.ChoiceField()
+    reported_uln = forms.DecimalField(
+        label="ULN (as reported by the lab)",
+        required=False,
+        max_digits=24,
+        decimal_places=12,
+        min_value=POSITIVE,
+        error_messages={"min_value": "The ULN must be a positive number."},
+        widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
+        help_text="Empty: the reference range, else the adult default.",
+    )
+    reason = forms.CharField(
+        label="Reason for the correction",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept in the audit history, e.g. “transcription error: lab report says 54”.",
+    )
+
+    def __init__(self, *args, result, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.result = result
+        self.fields["unit"].choices = unit_choices(result.analyte)
+        if not self.is_bound:
+            self.initial = {
+                "value": result.value.normalize(),
+                "unit": result.unit,
+                "reported_uln": result.reported_uln.normalize() if result.reported_uln else None,
+            }
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("A reason is required to change a saved lab value.")
+        return reason
+
+    def clean(self):
+        cleaned = super().clean()
+        r = self.result
+        if (
+            cleaned.get("value") == r.value
+            and cleaned.get("unit") == r.unit
+            and cleaned.get("reported_uln") == r.reported_uln
+        ):
+            raise forms.ValidationError("Nothing changed: enter the corrected value.")
+        return cleaned
+
+
+class PasswordSignatureField(forms.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", "Your password (electronic signature)")
+        kwargs.setdefault("widget", forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+        super().__init__(strip=False, **kwargs)
+
+
+class DecisionForm(forms.Form):
+    action = forms.ChoiceField(choices=Decision.Action.choices, widget=forms.RadioSelect)
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why: the clinical reasoning, kept with the signature.",
+    )
+    password = PasswordSignatureField()
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.signature_meaning = SIGNATURE_MEANING.format(
+            name=user.get_full_name() or user.get_username(), username=user.get_username()
+        )
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("A reason is required.")
+        return reason
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError(
+                "The password does not match: the decision is not signed.", code="signature"
+            )
+        return password
+
+
+class OverrideForm(forms.Form):
+    """A safety reviewer allowing a dose while dosing is withheld."""
+
+    override_reason = forms.CharField(
+        label="Override reason",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why this dose is safe to give although dosing is withheld.",
+    )
+    password = PasswordSignatureField()
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_override_reason(self):
+        reason = self.cleaned_data["override_reason"].strip()
+        if not reason:
+            raise forms.ValidationError("An override needs a reason.")
+        return reason
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("The password does not match: the override is not signed.")
+        return password

@@ -1,0 +1,165 @@
+import django_tables2 as tables
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+from . import rules
+from .templatetags.hepwatch import multiple, severity_html, state_badge, status_badge
+
+SEVERITY_BY_RANK = {rank: severity for severity, rank in rules.SEVERITY_ORDER.items()}
+
+
+class SubjectTable(tables.Table):
+    subject_id = tables.Column(verbose_name="Subject", linkify=("subject", [tables.A("pk")]))
+    site = tables.Column(accessor="site__code", verbose_name="Site")
+    arm = tables.Column(accessor="arm__name", verbose_name="Arm", order_by=("arm__code",))
+    sex = tables.Column()
+    enrolled_on = tables.DateColumn(format="Y-m-d", verbose_name="Enrolled")
+    state = tables.Column(accessor="safety__state", verbose_name="Safety state", default="")
+    active_alerts = tables.Column(verbose_name="Active alerts", attrs={"td": {"class": "text-end"}})
+    last_draw_at = tables.DateTimeColumn(format="Y-m-d", verbose_name="Last draw")
+    last_peak = tables.Column(verbose_name="Last ALT/AST", attrs={"td": {"class": "text-end"}})
+
+    class Meta:
+        template_name = "django_tables2/bootstrap5-responsive.html"
+        attrs = {"class": "table table-hover align-middle"}
+        order_by = ("subject_id",)
+        per_page = 25
+
+    def render_state(self, value):
+        return state_badge(value)
+
+    def value_state(self, record):
+        return record.safety.get_state_display() if hasattr(record, "safety") else ""
+
+    def render_active_alerts(self, value, record):
+        if not value:
+            return format_html('<span class="text-body-tertiary">0</span>')
+        return format_html(
+            "{} {}", severity_html(SEVERITY_BY_RANK[record.worst_rank], label=False), value
+        )
+
+    def value_active_alerts(self, value):
+        return value
+
+    def render_last_peak(self, value):
+        return format_html("{} ULN", multiple(value))
+
+    def value_last_peak(self, value):
+        return multiple(value) if value is not None else ""
+
+
+class AlertTable(tables.Table):
+    select = tables.Column(
+        accessor="pk",
+        orderable=False,
+        exclude_from_export=True,
+        verbose_name=mark_safe(
+            '<input type="checkbox" class="form-check-input" data-select-all="alerts" '
+            'aria-label="Select all open alerts on this page">'
+        ),
+    )
+    severity = tables.Column(order_by=("severity_rank", "due_by"))
+    subject = tables.Column(
+        accessor="subject__subject_id",
+        verbose_name="Subject",
+        linkify=lambda record: reverse("subject", args=[record.subject_id]),
+    )
+    site = tables.Column(accessor="subject__site__code", verbose_name="Site")
+    kind = tables.Column(verbose_name="Alert", order_by=("rule", "kind"))
+    triggered_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Triggered")
+    due_by = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Due by", default="—")
+    status = tables.Column()
+    decision_count = tables.Column(verbose_name="Decisions", attrs={"td": {"class": "text-end"}})
+
+    class Meta:
+        template_name = "django_tables2/bootstrap5-responsive.html"
+        attrs = {"class": "table table-hover align-middle alert-queue"}
+        per_page = 50
+        row_attrs = {
+            "class": lambda record: "row-overdue" if is_overdue(record) else "",
+            "data-alert": lambda record: record.pk,
+        }
+
+    def render_select(self, value, record):
+        if record.status != "open":
+            return ""
+        return format_html(
+            '<input type="checkbox" class="form-check-input" name="alerts" value="{}" '
+            'form="acknowledge-form" aria-label="Select alert {}">',
+            value,
+            value,
+        )
+
+    def render_severity(self, record):
+        return severity_html(record.severity)
+
+    def value_severity(self, record):
+        return record.severity
+
+    def render_kind(self, value, record):
+        return format_html(
+            '<a href="{}"><span class="rule-id">{}</span> {}</a>',
+            reverse("alert", args=[record.pk]),
+            record.rule,
+            value.replace("_", " "),
+        )
+
+    def render_due_by(self, value, record):
+        if value is None:
+            return "—"
+        text = f"{value:%Y-%m-%d %H:%M}"
+        if is_overdue(record):
+            return format_html(
+                '<span class="overdue"><i class="bi bi-alarm-fill" aria-hidden="true"></i> {} '
+                '<span class="badge text-bg-danger">overdue</span></span>',
+                text,
+            )
+        return text
+
+    def render_status(self, value, record):
+        return status_badge(record.status, value)
+
+
+def is_overdue(alert):
+    """Set by selectors.alert_queue; see selectors.overdue_q."""
+    return getattr(alert, "overdue", False)
+
+
+def export_response(table, fmt, name):
+    """The table's rows (every page, as filtered and sorted) as a CSV or XLSX download."""
+    import csv
+
+    from django.http import HttpResponse
+
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    rows = list(table.as_values())
+    if fmt == "xlsx":
+        from io import BytesIO
+
+        from openpyxl import Workbook
+
+        book = Workbook()
+        sheet = book.active
+        sheet.title = name[:31]
+        for row in rows:
+            sheet.append([_cell(v) for v in row])
+        buffer = BytesIO()
+        book.save(buffer)
+        response = HttpResponse(
+            buffer.getvalue(),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    else:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        writer = csv.writer(response)
+        writer.writerows(rows)
+    response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.{fmt}"'
+    return response
+
+
+def _cell(value):
+    if isinstance(value, int | float):
+        return value
+    return "" if value is None else str(value)

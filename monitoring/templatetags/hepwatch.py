@@ -1,0 +1,149 @@
+"""Presentation helpers. Severity and safety state each have one colour and one icon, defined
+here and nowhere else."""
+
+from datetime import UTC
+
+from django import template
+from django.utils.html import format_html
+
+from monitoring import rules, units
+from subjects import access
+
+register = template.Library()
+
+SEVERITY_STYLE = {
+    "critical": ("bi-exclamation-octagon-fill", "Critical"),
+    "high": ("bi-exclamation-triangle-fill", "High"),
+    "medium": ("bi-exclamation-circle-fill", "Medium"),
+    "low": ("bi-info-circle-fill", "Low"),
+}
+STATE_STYLE = {
+    rules.DOSING: ("bi-check-circle", "Dosing"),
+    rules.MONITORING: ("bi-eye", "Weekly monitoring"),
+    rules.WITHHELD: ("bi-pause-circle-fill", "Withheld"),
+    rules.DISCONTINUED: ("bi-x-octagon-fill", "Discontinued"),
+}
+STATUS_STYLE = {
+    "open": "status-open",
+    "acknowledged": "status-acknowledged",
+    "resolved": "status-resolved",
+    "retracted": "status-retracted",
+}
+
+
+@register.simple_tag
+def severity_badge(severity, label=True):
+    icon, text = SEVERITY_STYLE.get(severity, ("bi-question-circle", severity))
+    if not label:
+        return format_html(
+            '<i class="bi {} sev-icon sev-{}" role="img" aria-label="{}" title="{}"></i>',
+            icon,
+            severity,
+            text,
+            text,
+        )
+    return format_html(
+        '<span class="badge sev-badge sev-{}"><i class="bi {}" aria-hidden="true"></i> {}</span>',
+        severity,
+        icon,
+        text,
+    )
+
+
+def severity_html(severity, label=True):
+    return severity_badge(severity, label)
+
+
+@register.simple_tag
+def state_badge(state):
+    icon, text = STATE_STYLE.get(state, ("bi-question-circle", state or "Not evaluated"))
+    return format_html(
+        '<span class="badge state-badge state-{}"><i class="bi {}" aria-hidden="true"></i> {}'
+        "</span>",
+        state or "none",
+        icon,
+        text,
+    )
+
+
+@register.simple_tag
+def status_badge(status, label=None):
+    return format_html(
+        '<span class="badge status-badge {}">{}</span>',
+        STATUS_STYLE.get(status, ""),
+        label or status.capitalize(),
+    )
+
+
+@register.filter
+def has_role(user, role):
+    if role == "reviewer":
+        return access.can_decide(user)
+    if role == "enter":
+        return access.can_enter_data(user)
+    return role in access.roles(user)
+
+
+@register.filter
+def role_label(user):
+    return access.role_label(user)
+
+
+@register.filter
+def multiple(value):
+    """×ULN truncated to 2 decimals (never shows 3.00× for 2.999×)."""
+    if value is None or value == "":
+        return "—"
+    return units.format_multiple(units.Fraction(value))
+
+
+@register.filter
+def number(value):
+    if value is None or value == "":
+        return "—"
+    return units.format_number(value)
+
+
+@register.filter
+def unit_label(unit):
+    return units.unit_label(unit)
+
+
+@register.filter
+def moment(value):
+    if not value:
+        return "—"
+    return f"{value.astimezone(UTC):%Y-%m-%d %H:%M}"
+
+
+@register.filter
+def percent(value):
+    if value is None:
+        return "—"
+    return f"{float(value):+.1f}%"
+
+
+@register.filter
+def get(mapping, key):
+    return mapping.get(key) if mapping else None
+
+
+@register.filter
+def control(field, extra=""):
+    """Render a bound field's widget with Bootstrap's classes, marked invalid when it has errors."""
+    widget = field.field.widget
+    input_type = getattr(widget, "input_type", "")
+    if input_type in ("checkbox", "radio"):
+        css = "form-check-input"
+    elif widget.__class__.__name__ in ("Select", "SelectMultiple"):
+        css = "form-select"
+    else:
+        css = "form-control"
+    if extra:
+        css += f" {extra}"
+    if field.errors:
+        css += " is-invalid"
+    attrs = {"class": css}
+    if field.errors:
+        attrs["aria-describedby"] = f"{field.auto_id}_errors"
+    return field.as_widget(attrs=attrs)

@@ -1,0 +1,330 @@
+"""Pages. Thin: access checks, a form, one service or selector call, a template."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from django_tables2 import RequestConfig
+
+from subjects import access
+from subjects.forms import DoseForm
+from subjects.services import DoseRefused
+
+from . import charts, ctcae, review, rules, selectors, services, units
+from .filters import AlertFilter, SubjectFilter
+from .forms import DRAW_ANALYTES, CorrectionForm, DecisionForm, DrawForm, OverrideForm
+from .models import Alert, LabDraw, LabResult
+from .tables import AlertTable, SubjectTable, export_response
+
+EXPORT_FORMATS = ("csv", "xlsx")
+
+
+@login_required
+def dashboard(request):
+    return render(request, "monitoring/dashboard.html", {"d": selectors.dashboard(request.user)})
+
+
+# ---- subjects -----------------------------------------------------------------------------
+
+
+@login_required
+def subject_list(request):
+    rows = SubjectFilter(
+        request.GET, queryset=selectors.subject_rows(request.user), request=request
+    )
+    table = SubjectTable(rows.qs)
+    RequestConfig(request, paginate={"per_page": 25}).configure(table)
+    fmt = request.GET.get("export")
+    if fmt in EXPORT_FORMATS:
+        return export_response(table, fmt, "subjects")
+    return render(
+        request,
+        "monitoring/subject_list.html",
+        {"filter": rows, "table": table, "export_query": _query_without(request, "export")},
+    )
+
+
+@login_required
+def subject_detail(request, pk):
+    subject = access.subject_for(request.user, pk)
+    timeline = selectors.subject_timeline(subject)
+    liver = charts.liver_chart(timeline)
+    context = {
+        "subject": subject,
+        "timeline": timeline,
+        "safety": selectors.safety_state(subject),
+        "dosing_block": review.dosing_block(subject),
+        "liver_chart": charts.figure_json(liver) if timeline.draws or timeline.doses else None,
+        "lipid_chart": charts.figure_json(charts.lipid_chart(timeline))
+        if timeline.lipid_changes("LDLC") or timeline.lipid_changes("APOB")
+        else None,
+        "analytes": DRAW_ANALYTES,
+        "ldl": timeline.latest_lipid_change("LDLC") if "LDLC" in timeline.baseline else None,
+        "apob": timeline.latest_lipid_change("APOB") if "APOB" in timeline.baseline else None,
+    }
+    return render(request, "monitoring/subject_detail.html", context)
+
+
+@login_required
+def subject_status(request, pk):
+    """A fragment the subject page polls while an evaluation is pending."""
+    subject = access.subject_for(request.user, pk)
+    safety = selectors.safety_state(subject)
+    return render(
+        request, "monitoring/_evaluation_status.html", {"subject": subject, "safety": safety}
+    )
+
+
+@login_required
+def subject_history(request, pk):
+    subject = access.subject_for(request.user, pk)
+    page = Paginator(selectors.subject_history(subject), 100).get_page(request.GET.get("page"))
+    return render(request, "monitoring/subject_history.html", {"subject": subject, "page": page})
+
+
+# ---- entry --------------------------------------------------------------------------------
+
+
+@login_required
+def draw_new(request, pk):
+    access.require(access.can_enter_data(request.user))
+    subject = access.subject_for(request.user, pk)
+    form = DrawForm(request.POST or None, subject=subject)
+    if request.method == "POST" and form.is_valid():
+        try:
+            draw = services.record_draw(
+                subject,
+                form.cleaned_data["collected_at"],
+                form.result_entries(),
+                symptoms=form.cleaned_data["symptoms"],
+                lab_name=form.cleaned_data["lab_name"],
+                user=request.user,
+            )
+        except services.EntryError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            messages.success(
+                request,
+                f"Draw of {rules.when(draw.collected_at)} saved. The rules are evaluating it; "
+                "any alert it raises appears below.",
+            )
+            return redirect("subject", pk=subject.pk)
+    return render(request, "monitoring/draw_form.html", {"subject": subject, "form": form})
+
+
+@login_required
+def draw_detail(request, pk):
+    draw = get_object_or_404(
+        LabDraw.objects.filter(subject__in=access.visible_subjects(request.user)).select_related(
+            "subject__site", "entered_by"
+        ),
+        pk=pk,
+    )
+    results = []
+    for r in draw.results.all():
+        uln = r.exact_uln()
+        multiple = r.exact_value() / uln if uln else None
+        results.append((r, multiple, ctcae.grade(r.analyte, multiple)))
+    return render(
+        request,
+        "monitoring/draw_detail.html",
+        {
+            "draw": draw,
+            "subject": draw.subject,
+            "results": results,
+            "alerts": draw.alerts.all(),
+            "can_correct": access.can_enter_data(request.user),
+        },
+    )
+
+
+@login_required
+def result_correct(request, pk):
+    access.require(access.can_enter_data(request.user))
+    result = get_object_or_404(
+        LabResult.objects.filter(
+            draw__subject__in=access.visible_subjects(request.user)
+        ).select_related("draw__subject"),
+        pk=pk,
+    )
+    form = CorrectionForm(request.POST or None, result=result)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.correct_result(
+                result,
+                value=form.cleaned_data["value"],
+                unit=form.cleaned_data["unit"],
+                reported_uln=form.cleaned_data["reported_uln"],
+                reason=form.cleaned_data["reason"],
+                user=request.user,
+            )
+        except services.EntryError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            messages.success(
+                request, f"{result.analyte} corrected. The subject is being re-evaluated."
+            )
+            return redirect("subject", pk=result.draw.subject_id)
+    return render(
+        request,
+        "monitoring/correction_form.html",
+        {"result": result, "draw": result.draw, "subject": result.draw.subject, "form": form},
+    )
+
+
+@login_required
+def dose_new(request, pk):
+    can_override = access.can_decide(request.user)
+    access.require(access.can_enter_data(request.user) or can_override)
+    subject = access.subject_for(request.user, pk)
+    block = review.dosing_block(subject)
+    data = request.POST or None
+    form = DoseForm(data, subject=subject, initial={"dose_mg": subject.arm.dose_mg.normalize()})
+    override = OverrideForm(data, user=request.user) if block and can_override else None
+    if request.method == "POST":
+        valid = form.is_valid() and (override is None or override.is_valid())
+        if valid and block and override is None:
+            form.add_error(None, f"Dose refused. {block.reason}")
+            valid = False
+        if valid:
+            try:
+                dose = review.record_checked_dose(
+                    subject,
+                    form.cleaned_data["administered_at"],
+                    form.cleaned_data["dose_mg"],
+                    user=request.user,
+                    override_reason=override.cleaned_data["override_reason"] if override else "",
+                )
+            except DoseRefused as error:
+                form.add_error(None, f"Dose refused. {error}")
+            else:
+                messages.success(request, f"Dose of {dose} saved.")
+                return redirect("subject", pk=subject.pk)
+    return render(
+        request,
+        "monitoring/dose_form.html",
+        {"subject": subject, "form": form, "override": override, "dosing_block": block},
+    )
+
+
+# ---- alerts -------------------------------------------------------------------------------
+
+
+@login_required
+def alert_list(request):
+    alerts = AlertFilter(request.GET, queryset=selectors.alert_queue(request.user), request=request)
+    table = AlertTable(alerts.qs)
+    if not access.can_decide(request.user):
+        table.exclude = ("select",)
+    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+    fmt = request.GET.get("export")
+    if fmt in EXPORT_FORMATS:
+        return export_response(table, fmt, "alerts")
+    return render(
+        request,
+        "monitoring/alert_list.html",
+        {
+            "filter": alerts,
+            "table": table,
+            "export_query": _query_without(request, "export"),
+            "can_acknowledge": access.can_decide(request.user),
+        },
+    )
+
+
+@login_required
+@require_POST
+def alerts_acknowledge(request):
+    access.require(access.can_decide(request.user))
+    pks = [int(pk) for pk in request.POST.getlist("alerts") if pk.isdigit()]
+    visible = selectors.alert_queue(request.user).filter(pk__in=pks).values_list("pk", flat=True)
+    count = review.acknowledge_alerts(list(visible), request.user) if pks else 0
+    if count:
+        messages.success(request, f"{count} alert{'s' if count != 1 else ''} acknowledged.")
+    else:
+        messages.warning(request, "Tick one or more open alerts to acknowledge them.")
+    back = request.POST.get("next", "")
+    return redirect(back if back.startswith("/alerts/") else reverse("alerts"))
+
+
+@login_required
+def alert_detail(request, pk):
+    alert = selectors.alert_for(request.user, pk)
+    can_decide = access.can_decide(request.user) and alert.is_active
+    form = None
+    if can_decide:
+        form = DecisionForm(request.POST or None, user=request.user)
+    elif request.method == "POST":
+        access.require(False)
+    if request.method == "POST" and form is not None and form.is_valid():
+        try:
+            decision = review.record_decision(
+                alert,
+                request.user,
+                form.cleaned_data["action"],
+                form.cleaned_data["reason"],
+                form.cleaned_data["password"],
+            )
+        except review.DecisionError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            messages.success(request, f"Decision signed: {decision.get_action_display()}.")
+            return redirect("alert", pk=alert.pk)
+    timeline = selectors.subject_timeline(alert.subject, with_alerts=False)
+    focus = alert.triggered_at
+    chart = charts.liver_chart(timeline, focus=focus) if timeline.draws else None
+    trigger = next((row for row in timeline.draws if row.draw.pk == alert.draw_id), None)
+    return render(
+        request,
+        "monitoring/alert_detail.html",
+        {
+            "alert": alert,
+            "subject": alert.subject,
+            "decisions": alert.decisions.select_related("reviewer"),
+            "form": form,
+            "chart": charts.figure_json(chart) if chart else None,
+            "trigger": trigger,
+            "analytes": DRAW_ANALYTES,
+            "dosing_block": review.dosing_block(alert.subject),
+        },
+    )
+
+
+# ---- reference ----------------------------------------------------------------------------
+
+
+@login_required
+def rules_page(request):
+    analytes = [
+        {
+            "spec": spec,
+            "units": [
+                (units.unit_label(u), units.format_number(f))
+                for u, f in spec.units.items()
+                if u != spec.canonical_unit
+            ],
+            "default_uln": {sex: units.format_number(v) for sex, v in spec.default_uln.items()},
+        }
+        for spec in units.ANALYTES.values()
+    ]
+    grades = [(a, ctcae.describe_bounds(a)) for a in ("ALT", "AST", "TBIL")]
+    return render(
+        request,
+        "monitoring/rules.html",
+        {
+            "rules": rules.RULES,
+            "version": rules.RULES_VERSION,
+            "analytes": analytes,
+            "grades": grades,
+            "states": Alert._meta.get_field("status").choices,
+        },
+    )
+
+
+def _query_without(request, *names):
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return query.urlencode()
