@@ -110,12 +110,7 @@ class LabResult(models.Model):
         return units.to_canonical(self.analyte, self.value, self.unit)
 
     def exact_uln(self):
-        """The ULN exactly: converted from the reported one, else the stored canonical one."""
-        if self.reported_uln is not None:
-            return units.to_canonical(self.analyte, self.reported_uln, self.unit)
-        if self.uln is None:
-            return None
-        return units.Fraction(self.uln)
+        return units.exact_uln(self.analyte, self.unit, self.reported_uln, self.uln)
 
 
 class SubjectSafetyState(models.Model):

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -200,6 +201,7 @@ def correct_result(result: LabResult, *, value, unit=None, reported_uln=None, re
 
 
 def history_of(subject, draws, doses) -> rules.History:
+    """A subject's history for the rules, from model instances (draws with their results)."""
     return rules.History(
         draws=tuple(
             rules.Draw(
@@ -207,13 +209,7 @@ def history_of(subject, draws, doses) -> rules.History:
                 collected_at=draw.collected_at,
                 symptoms=draw.symptoms_of_liver_injury,
                 results=tuple(
-                    rules.Result(
-                        analyte=r.analyte,
-                        value=r.exact_value(),
-                        uln=r.exact_uln(),
-                        entered_value=r.value,
-                        entered_unit=r.unit,
-                    )
+                    result_for_rules(r.analyte, r.value, r.unit, r.reported_uln, r.uln)
                     for r in draw.results.all()
                 ),
             )
@@ -225,6 +221,16 @@ def history_of(subject, draws, doses) -> rules.History:
         ),
         active_liver_disease=subject.active_liver_disease,
         maintenance_days=subject.study.maintenance_days,
+    )
+
+
+def result_for_rules(analyte, value, unit, reported_uln, uln) -> rules.Result:
+    return rules.Result(
+        analyte=analyte,
+        value=units.to_canonical(analyte, value, unit),
+        uln=units.exact_uln(analyte, unit, reported_uln, uln),
+        entered_value=value,
+        entered_unit=unit,
     )
 
 
@@ -244,6 +250,37 @@ def evaluate_subjects(subject_pks, as_of=None):
     return done
 
 
+def _histories(pks):
+    """Histories of these subjects for the rules, read as plain rows (no model instances)."""
+    results = {}
+    for draw_id, *fields in LabResult.objects.filter(draw__subject_id__in=pks).values_list(
+        "draw_id", "analyte", "value", "unit", "reported_uln", "uln"
+    ):
+        results.setdefault(draw_id, []).append(result_for_rules(*fields))
+    draws, doses = {}, {}
+    for pk, subject_pk, collected_at, symptoms in LabDraw.objects.filter(
+        subject_id__in=pks
+    ).values_list("pk", "subject_id", "collected_at", "symptoms_of_liver_injury"):
+        draws.setdefault(subject_pk, []).append(
+            rules.Draw(pk, collected_at, tuple(results.get(pk, ())), symptoms)
+        )
+    for pk, subject_pk, administered_at, dose_mg in Dose.objects.filter(
+        subject_id__in=pks
+    ).values_list("pk", "subject_id", "administered_at", "dose_mg"):
+        doses.setdefault(subject_pk, []).append(rules.Dose(pk, administered_at, dose_mg))
+    return {
+        pk: rules.History(
+            draws=tuple(draws.get(pk, ())),
+            doses=tuple(doses.get(pk, ())),
+            active_liver_disease=liver,
+            maintenance_days=interval or settings.HEPWATCH_MAINTENANCE_DAYS,
+        )
+        for pk, liver, interval in Subject.objects.filter(pk__in=pks).values_list(
+            "pk", "active_liver_disease", "study__maintenance_interval_days"
+        )
+    }
+
+
 @transaction.atomic
 def _evaluate_chunk(pks, as_of):
     now = timezone.now()
@@ -251,16 +288,13 @@ def _evaluate_chunk(pks, as_of):
     SubjectSafetyState.objects.bulk_create(
         [SubjectSafetyState(subject_id=pk) for pk in pks], ignore_conflicts=True
     )
-    states = {
-        s.subject_id: s
-        for s in SubjectSafetyState.objects.select_for_update().filter(subject_id__in=pks)
-    }
-    subjects = Subject.objects.select_related("study").in_bulk(pks)
-    draws, doses, alerts = {}, {}, {}
-    for draw in LabDraw.objects.filter(subject_id__in=pks).prefetch_related("results"):
-        draws.setdefault(draw.subject_id, []).append(draw)
-    for dose in Dose.objects.filter(subject_id__in=pks):
-        doses.setdefault(dose.subject_id, []).append(dose)
+    versions = dict(
+        SubjectSafetyState.objects.select_for_update()
+        .filter(subject_id__in=pks)
+        .values_list("subject_id", "data_version")
+    )
+    histories = _histories(pks)
+    alerts = {}
     for alert in Alert.objects.filter(subject_id__in=pks):
         alerts.setdefault(alert.subject_id, []).append(alert)
     discontinued_by_reviewer = set(
@@ -269,27 +303,23 @@ def _evaluate_chunk(pks, as_of):
         ).values_list("alert__subject_id", flat=True)
     )
     new_alerts = []
-    for pk, subject in subjects.items():
-        state = states[pk]
-        seen_version = state.data_version
-        assessment = rules.evaluate(
-            history_of(subject, draws.get(pk, []), doses.get(pk, [])), as_of
-        )
-        new_alerts += reconcile(subject, assessment, alerts.get(pk, []), now)
-        state.state = rules.DISCONTINUED if pk in discontinued_by_reviewer else assessment.state
-        state.evaluated_version = seen_version
-        state.evaluated_at = now
-        state.evaluated_as_of = as_of
+    outcome = {}  # (state, version seen) -> subject pks
+    for pk, history in histories.items():
+        assessment = rules.evaluate(history, as_of)
+        new_alerts += reconcile(pk, assessment, alerts.get(pk, []), now)
+        state = rules.DISCONTINUED if pk in discontinued_by_reviewer else assessment.state
+        outcome.setdefault((state, versions[pk]), []).append(pk)
     bulk_create_with_history(
         new_alerts, Alert, default_change_reason="raised by " + rules.RULES_VERSION
     )
-    SubjectSafetyState.objects.bulk_update(
-        states.values(), ["state", "evaluated_version", "evaluated_at", "evaluated_as_of"]
-    )
-    return len(subjects)
+    for (state, version), subject_pks in outcome.items():
+        SubjectSafetyState.objects.filter(subject_id__in=subject_pks).update(
+            state=state, evaluated_version=version, evaluated_at=now, evaluated_as_of=as_of
+        )
+    return len(histories)
 
 
-def reconcile(subject, assessment, stored, now):
+def reconcile(subject_pk, assessment, stored, now):
     """Bring stored alerts in line with an assessment; returns the alerts to create.
 
     Alerts the assessment still demands keep their status and decisions (their wording and due
@@ -309,7 +339,7 @@ def reconcile(subject, assessment, stored, now):
         if alert is None:
             to_create.append(
                 Alert(
-                    subject=subject,
+                    subject_id=subject_pk,
                     kind=finding.kind,
                     rule=finding.rule.id,
                     severity=finding.severity,

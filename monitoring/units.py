@@ -122,6 +122,16 @@ def to_canonical(analyte: str, value, unit: str) -> Fraction:
     return Fraction(value) * ANALYTES[analyte].units[normalise_unit(analyte, unit)]
 
 
+def exact_uln(analyte: str, unit: str, reported_uln, stored_uln) -> Fraction | None:
+    """A stored result's ULN exactly: the reported one converted, else the stored canonical one
+    (a reference range or default, already canonical)."""
+    if reported_uln is not None:
+        return to_canonical(analyte, reported_uln, unit)
+    if stored_uln is None:
+        return None
+    return Fraction(stored_uln)
+
+
 def age_on(birth_date: date, day: date) -> int:
     years = day.year - birth_date.year
     if (day.month, day.day) < (birth_date.month, birth_date.day):

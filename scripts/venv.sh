@@ -8,6 +8,6 @@ spec="."
 [ -n "${EXTRAS:-}" ] && spec=".[${EXTRAS}]"
 stamp=".venv/.installed-${EXTRAS:-base}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/pip install -q --disable-pip-version-check -e "$spec"
+  .venv/bin/pip install -qq --disable-pip-version-check -e "$spec"
   touch "$stamp"
 fi
