@@ -318,35 +318,56 @@ def parse_test(text: str) -> str:
     return code
 
 
-def import_labs(path, study=None) -> Summary:
-    study = study or default_study()
+def parse_labs(path, study, bad_rows=None):
+    """Read a labs file into draws: {(subject_pk, collected_at): {"symptoms", "results"}}.
+
+    Without `bad_rows` the first bad row raises BadRow; with a list, every bad row is added to
+    it and the rest are read (for a preview). A missing column or bad encoding always raises.
+    """
     subjects = subject_lookup(study)
     summary = Summary(path)
-    draws = {}  # (subject_pk, collected_at) -> {"symptoms": bool|None, "results": {analyte: ...}}
+    draws = {}
     for line, row in read_rows(path, LAB_COLUMNS):
         summary.rows += 1
-        subject_pk = known_subject(path, line, row, subjects)
-        collected_at = cell(path, line, row, "collected_at", parse_datetime)
-        test = cell(path, line, row, "test", parse_test)
-        value = cell(path, line, row, "value", parse_number)
-        unit = cell(path, line, row, "unit", partial(units.normalise_unit, test))
-        uln_text = (row.get("uln") or "").strip()
-        uln = cell(path, line, row, "uln", parse_number) if uln_text else None
-        symptoms = cell(path, line, row, "symptoms", parse_bool) if "symptoms" in row else None
-        draw = draws.setdefault((subject_pk, collected_at), {"symptoms": None, "results": {}})
-        if symptoms is not None:
-            draw["symptoms"] = bool(draw["symptoms"]) or symptoms
-        entry = (value, unit, uln)
-        earlier = draw["results"].get(test)
-        if earlier and earlier[1] != entry:
-            raise BadRow(
-                path,
-                line,
-                "value",
-                f"{test} for this draw is on line {earlier[0]} with another value",
-            )
-        draw["results"][test] = (line, entry)
+        try:
+            parse_lab_row(path, line, row, subjects, draws)
+        except BadRow as bad:
+            if bad_rows is None:
+                raise
+            bad_rows.append(bad)
+    return draws, summary
 
+
+def parse_lab_row(path, line, row, subjects, draws):
+    subject_pk = known_subject(path, line, row, subjects)
+    collected_at = cell(path, line, row, "collected_at", parse_datetime)
+    test = cell(path, line, row, "test", parse_test)
+    value = cell(path, line, row, "value", parse_number)
+    unit = cell(path, line, row, "unit", partial(units.normalise_unit, test))
+    uln_text = (row.get("uln") or "").strip()
+    uln = cell(path, line, row, "uln", parse_number) if uln_text else None
+    symptoms = cell(path, line, row, "symptoms", parse_bool) if "symptoms" in row else None
+    draw = draws.setdefault((subject_pk, collected_at), {"symptoms": None, "results": {}})
+    entry = (value, unit, uln)
+    earlier = draw["results"].get(test)
+    if earlier and earlier[1] != entry:
+        raise BadRow(
+            path, line, "value", f"{test} for this draw is on line {earlier[0]} with another value"
+        )
+    if symptoms is not None:
+        draw["symptoms"] = bool(draw["symptoms"]) or symptoms
+    draw["results"][test] = (line, entry)
+
+
+def check_labs(path, study=None):
+    """Every bad row of a labs file, and how many rows and draws it holds; writes nothing."""
+    bad_rows = []
+    draws, summary = parse_labs(path, study or default_study(), bad_rows)
+    return summary.rows, len(draws), bad_rows
+
+
+def import_labs(path, study=None) -> Summary:
+    draws, summary = parse_labs(path, study or default_study())
     with transaction.atomic():
         write_labs(draws, summary)
     return summary
