@@ -131,6 +131,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_BEAT_SCHEDULE = {
+    "worker-heartbeat": {"task": "monitoring.tasks.heartbeat", "schedule": 60.0},
     "sweep-unevaluated": {"task": "monitoring.tasks.sweep_unevaluated", "schedule": 300.0},
     "evaluate-time-rules": {"task": "monitoring.tasks.evaluate_time_rules", "schedule": 3600.0},
 }

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from monitoring import views
+from monitoring import health, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -27,4 +27,5 @@ urlpatterns = [
     path("alerts/<int:pk>/", views.alert_detail, name="alert"),
     path("rules/", views.rules_page, name="rules"),
     path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
 ]

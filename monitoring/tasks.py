@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import services
+from . import health, services
 
 
 @shared_task(acks_late=True)
@@ -26,3 +26,9 @@ def sweep_unevaluated():
 def evaluate_time_rules():
     """Re-evaluate every subject so overdue repeats and labs (R7, R10) open on time."""
     return services.evaluate_subjects(services.all_subject_pks())
+
+
+@shared_task(ignore_result=True)
+def heartbeat():
+    """Beat sends this every minute; the worker running it proves both are alive (/healthz)."""
+    health.record_heartbeat()
