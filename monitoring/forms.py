@@ -66,7 +66,9 @@ class DrawForm(forms.Form):
                     f"{units.format_number(resolved.value)} {spec.canonical_unit}"
                     f" ({'reference range' if resolved.source == 'reference' else 'adult default'})"
                 )
-                uln.widget.attrs["placeholder"] = units.format_number(resolved.value)
+                uln.widget.attrs["placeholder"] = (
+                    f"{units.format_number(resolved.value)} {spec.canonical_unit} if empty"
+                )
                 uln.help_text = f"Empty: {reference}"
             else:
                 uln.help_text = "No ULN for this test"
@@ -167,9 +169,11 @@ class CorrectionForm(forms.Form):
         self.fields["unit"].choices = unit_choices(result.analyte)
         if not self.is_bound:
             self.initial = {
-                "value": result.value.normalize(),
+                "value": units.format_number(result.value),
                 "unit": result.unit,
-                "reported_uln": result.reported_uln.normalize() if result.reported_uln else None,
+                "reported_uln": units.format_number(result.reported_uln)
+                if result.reported_uln is not None
+                else None,
             }
 
     def clean_reason(self):

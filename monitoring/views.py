@@ -181,7 +181,9 @@ def dose_new(request, pk):
     subject = access.subject_for(request.user, pk)
     block = review.dosing_block(subject)
     data = request.POST or None
-    form = DoseForm(data, subject=subject, initial={"dose_mg": subject.arm.dose_mg.normalize()})
+    form = DoseForm(
+        data, subject=subject, initial={"dose_mg": units.format_number(subject.arm.dose_mg)}
+    )
     override = OverrideForm(data, user=request.user) if block and can_override else None
     if request.method == "POST":
         valid = form.is_valid() and (override is None or override.is_valid())

@@ -1,0 +1,659 @@
+"""Every page through Django's test client: who may open it, what it refuses, and that a bad
+form input gives the field's error and saves nothing."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone
+
+from monitoring import ctcae, review, rules, services
+from monitoring.models import Alert, Decision, LabDraw, LabResult, SubjectSafetyState
+from subjects.models import Dose
+
+from .factories import make_subject, results
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct horse battery staple"
+NOW = timezone.now().replace(microsecond=0)
+ENROLLED = (NOW - timedelta(days=90)).date()
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def make_user(username, group=None, **extra):
+    user = User.objects.create_user(username, password=PASSWORD, **extra)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+def at(days_ago, hour=8):
+    return (NOW - timedelta(days=days_ago)).replace(hour=hour, minute=0, second=0)
+
+
+@pytest.fixture
+def world(django_capture_on_commit_callbacks):
+    """Two sites: `own` at S01 (Chloe's) with a 3.5× ALT draw, `other` at S02 (Olaf's)."""
+    coordinator = make_user("chloe", "coordinator", first_name="Chloe", last_name="Coord")
+    other_coordinator = make_user("olaf", "coordinator")
+    reviewer = make_user(
+        "rita", "safety_reviewer", first_name="Rita", last_name="Rev", email="rita@example.org"
+    )
+    monitor = make_user("max", "monitor")
+    own = make_subject("MIP-001", "S01", enrolled_on=ENROLLED)
+    other = make_subject("MIP-002", "S02", enrolled_on=ENROLLED)
+    own.site.coordinators.add(coordinator)
+    other.site.coordinators.add(other_coordinator)
+    with django_capture_on_commit_callbacks(execute=True):
+        for subject in (own, other):
+            services.record_draw(subject, at(60), results(ALT=20, AST=20, ALP=80, TBIL="0.5"))
+            Dose.objects.create(subject=subject, administered_at=at(59, 10), dose_mg=200)
+        draw = services.record_draw(own, at(3), results(ALT="143.5", AST=30))
+        services.mark_changed([own.pk, other.pk])
+    alert = Alert.objects.get(subject=own, kind="withhold_dose")
+    return {
+        "coordinator": coordinator,
+        "other_coordinator": other_coordinator,
+        "reviewer": reviewer,
+        "monitor": monitor,
+        "own": own,
+        "other": other,
+        "draw": draw,
+        "result": draw.results.get(analyte="ALT"),
+        "alert": alert,
+    }
+
+
+def urls(w):
+    """Every page of one subject's world, by name."""
+    s, d, r, a = w["own"].pk, w["draw"].pk, w["result"].pk, w["alert"].pk
+    return {
+        "dashboard": reverse("dashboard"),
+        "subjects": reverse("subjects"),
+        "subject": reverse("subject", args=[s]),
+        "subject_status": reverse("subject_status", args=[s]),
+        "subject_history": reverse("subject_history", args=[s]),
+        "draw_new": reverse("draw_new", args=[s]),
+        "dose_new": reverse("dose_new", args=[s]),
+        "draw": reverse("draw", args=[d]),
+        "result_correct": reverse("result_correct", args=[r]),
+        "alerts": reverse("alerts"),
+        "alert": reverse("alert", args=[a]),
+        "rules": reverse("rules"),
+    }
+
+
+SUBJECT_PAGES = (
+    "subject",
+    "subject_status",
+    "subject_history",
+    "draw_new",
+    "dose_new",
+    "draw",
+    "result_correct",
+    "alert",
+)
+
+
+# ---- sign-in and roles --------------------------------------------------------------------
+
+
+def test_every_page_sends_an_anonymous_visitor_to_sign_in(client, world):
+    for name, url in urls(world).items():
+        response = client.get(url)
+        assert response.status_code == 302, name
+        assert response["Location"].startswith(reverse("login") + "?next="), name
+    response = client.post(reverse("alerts_acknowledge"), {"alerts": [world["alert"].pk]})
+    assert response.status_code == 302
+    assert Alert.objects.get(pk=world["alert"].pk).status == "open"
+
+
+def test_sign_in_page_signs_in_and_out(client, world):
+    assert client.get(reverse("login")).status_code == 200
+    response = client.post(reverse("login"), {"username": "chloe", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == reverse("dashboard")
+    assert client.get(reverse("dashboard")).status_code == 200
+    client.post(reverse("logout"))
+    assert client.get(reverse("dashboard")).status_code == 302
+
+
+@pytest.mark.parametrize("page", SUBJECT_PAGES)
+def test_coordinator_of_another_site_gets_404_for_subject_pages(client, world, page):
+    client.force_login(world["other_coordinator"])
+    assert client.get(urls(world)[page]).status_code == 404
+
+
+def test_coordinator_of_another_site_cannot_post_a_draw_or_dose_by_guessing_urls(client, world):
+    client.force_login(world["other_coordinator"])
+    own = world["own"]
+    draws, doses = LabDraw.objects.count(), Dose.objects.count()
+    response = client.post(
+        reverse("draw_new", args=[own.pk]),
+        {"collected_at": at(1).strftime("%Y-%m-%dT%H:%M"), "ALT_value": "30", "ALT_unit": "U/L"},
+    )
+    assert response.status_code == 404
+    response = client.post(
+        reverse("dose_new", args=[own.pk]),
+        {"administered_at": at(1).strftime("%Y-%m-%dT%H:%M"), "dose_mg": "200"},
+    )
+    assert response.status_code == 404
+    assert (LabDraw.objects.count(), Dose.objects.count()) == (draws, doses)
+
+
+def test_coordinator_sees_only_their_sites_in_tables_and_dashboard(client, world):
+    client.force_login(world["coordinator"])
+    subjects = client.get(reverse("subjects")).content.decode()
+    assert "MIP-001" in subjects and "MIP-002" not in subjects
+    alerts = client.get(reverse("alerts") + "?status=all").content.decode()
+    assert "MIP-001" in alerts and "MIP-002" not in alerts
+    csv = client.get(reverse("subjects") + "?export=csv").content.decode()
+    assert "MIP-001" in csv and "MIP-002" not in csv
+
+
+@pytest.mark.parametrize("page", ("draw_new", "result_correct"))
+@pytest.mark.parametrize("role", ("reviewer", "monitor"))
+def test_reviewer_and_monitor_editing_a_lab_get_403(client, world, page, role):
+    client.force_login(world[role])
+    url = urls(world)[page]
+    assert client.get(url).status_code == 403
+    before = list(LabResult.objects.values_list("pk", "value"))
+    response = client.post(
+        url,
+        {
+            "collected_at": at(1).strftime("%Y-%m-%dT%H:%M"),
+            "ALT_value": "30",
+            "ALT_unit": "U/L",
+            "value": "40",
+            "unit": "U/L",
+            "reason": "typo",
+        },
+    )
+    assert response.status_code == 403
+    assert list(LabResult.objects.values_list("pk", "value")) == before
+
+
+def test_monitor_cannot_enter_doses_nor_sign_decisions(client, world):
+    client.force_login(world["monitor"])
+    assert client.get(urls(world)["dose_new"]).status_code == 403
+    response = client.post(
+        urls(world)["alert"], {"action": "withhold", "reason": "x", "password": PASSWORD}
+    )
+    assert response.status_code == 403
+    assert not Decision.objects.exists()
+
+
+def test_coordinator_cannot_sign_decisions_nor_acknowledge(client, world):
+    client.force_login(world["coordinator"])
+    response = client.post(
+        urls(world)["alert"], {"action": "withhold", "reason": "x", "password": PASSWORD}
+    )
+    assert response.status_code == 403
+    response = client.post(reverse("alerts_acknowledge"), {"alerts": [world["alert"].pk]})
+    assert response.status_code == 403
+    assert not Decision.objects.exists()
+    assert Alert.objects.get(pk=world["alert"].pk).status == "open"
+
+
+@pytest.mark.parametrize("role", ("coordinator", "reviewer", "monitor"))
+def test_every_page_a_role_may_read_opens(client, world, role):
+    client.force_login(world[role])
+    for name, url in urls(world).items():
+        expected = 200
+        if name in ("draw_new", "result_correct") and role != "coordinator":
+            expected = 403
+        if name == "dose_new" and role == "monitor":
+            expected = 403
+        assert client.get(url).status_code == expected, name
+
+
+# ---- subject page -------------------------------------------------------------------------
+
+
+def test_subject_page_shows_chart_lab_grades_alerts_and_the_dosing_block(client, world):
+    client.force_login(world["coordinator"])
+    page = client.get(urls(world)["subject"]).content.decode()
+    assert 'data-figure="liver-chart-data"' in page
+    assert "vendor/plotly/plotly.min.js" in page
+    assert "withhold_dose" in page
+    assert "3.50×" in page and "G2" in page  # 3.5× ULN is CTCAE grade 2
+    assert "Do not dose" in page
+    assert "Evaluation pending" not in page
+
+
+def test_subject_page_says_evaluation_pending_until_the_rules_have_run(client, world):
+    client.force_login(world["coordinator"])
+    services.mark_changed([world["own"].pk], evaluate=False)
+    page = client.get(urls(world)["subject"]).content.decode()
+    assert "Evaluation pending" in page and 'data-pending="1"' in page
+    status = client.get(urls(world)["subject_status"]).content.decode()
+    assert 'data-pending="1"' in status
+    services.evaluate_subjects([world["own"].pk])
+    status = client.get(urls(world)["subject_status"]).content.decode()
+    assert 'data-pending="0"' in status
+
+
+def test_ctcae_v5_grades_follow_the_multiples():
+    assert [ctcae.grade("ALT", m) for m in (1, "1.01", 3, "3.01", 5, "5.1", 20, 21)] == [
+        0,
+        1,
+        1,
+        2,
+        2,
+        3,
+        3,
+        4,
+    ]
+    assert [ctcae.grade("TBIL", m) for m in (1, "1.5", "1.6", 3, "3.1", 10, 11)] == [
+        0,
+        1,
+        2,
+        2,
+        3,
+        3,
+        4,
+    ]
+    assert ctcae.grade("LDLC", 2) is None
+
+
+# ---- draw entry ---------------------------------------------------------------------------
+
+
+def draw_post(**overrides):
+    data = {"collected_at": at(1).strftime("%Y-%m-%dT%H:%M"), "lab_name": "Central"}
+    for analyte in ("ALT", "AST", "ALP", "TBIL", "LDLC", "APOB"):
+        data[f"{analyte}_unit"] = {"TBIL": "mg/dL", "LDLC": "mg/dL", "APOB": "mg/dL"}.get(
+            analyte, "U/L"
+        )
+    data.update({"ALT_value": "30", "AST_value": "25"})
+    data.update(overrides)
+    return data
+
+
+BAD_DRAWS = [
+    ({"ALT_value": "-5"}, "ALT_value", "positive"),
+    ({"ALT_value": "0"}, "ALT_value", "positive"),
+    ({"ALT_value": "abc"}, "ALT_value", "number"),
+    ({"ALT_unit": "mg/dL"}, "ALT_unit", "valid choice"),
+    ({"TBIL_value": "1", "TBIL_unit": "U/L"}, "TBIL_unit", "valid choice"),
+    ({"ALT_uln": "-1"}, "ALT_uln", "positive"),
+    ({"ALP_uln": "100"}, "ALP_value", "Enter the ALP value"),
+    ({"collected_at": ""}, "collected_at", "required"),
+    ({"collected_at": "tomorrow"}, "collected_at", "valid date"),
+]
+
+
+@pytest.mark.parametrize("changes,field,message", BAD_DRAWS)
+def test_draw_form_bad_input_shows_the_field_error_and_saves_nothing(
+    client, world, changes, field, message
+):
+    client.force_login(world["coordinator"])
+    before = LabDraw.objects.count(), LabResult.objects.count()
+    response = client.post(urls(world)["draw_new"], draw_post(**changes))
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert field in errors and message in " ".join(errors[field]), errors
+    assert (LabDraw.objects.count(), LabResult.objects.count()) == before
+
+
+def test_draw_form_refuses_a_collection_time_in_the_future(client, world):
+    client.force_login(world["coordinator"])
+    future = (NOW + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    response = client.post(urls(world)["draw_new"], draw_post(collected_at=future))
+    assert "in the future" in " ".join(response.context["form"].errors["collected_at"])
+    assert LabDraw.objects.filter(subject=world["own"]).count() == 2
+
+
+def test_draw_form_refuses_a_time_more_than_60_days_before_enrolment(client, world):
+    client.force_login(world["coordinator"])
+    early = datetime.combine(ENROLLED - timedelta(days=61), datetime.min.time(), UTC)
+    response = client.post(
+        urls(world)["draw_new"], draw_post(collected_at=early.strftime("%Y-%m-%dT%H:%M"))
+    )
+    assert "60 days before enrolment" in " ".join(response.context["form"].errors["collected_at"])
+    assert LabDraw.objects.filter(subject=world["own"]).count() == 2
+
+
+def test_draw_form_refuses_a_second_draw_at_the_same_time(client, world):
+    client.force_login(world["coordinator"])
+    taken = world["draw"].collected_at.strftime("%Y-%m-%dT%H:%M")
+    response = client.post(urls(world)["draw_new"], draw_post(collected_at=taken))
+    assert "already recorded" in " ".join(response.context["form"].errors["collected_at"])
+    assert LabDraw.objects.filter(subject=world["own"]).count() == 2
+
+
+def test_draw_form_needs_at_least_one_result(client, world):
+    client.force_login(world["coordinator"])
+    response = client.post(urls(world)["draw_new"], draw_post(ALT_value="", AST_value=""))
+    assert "Enter at least one result." in response.context["form"].non_field_errors()
+    assert LabDraw.objects.filter(subject=world["own"]).count() == 2
+
+
+def test_a_whole_draw_is_saved_in_its_units_and_evaluated(
+    client, world, django_capture_on_commit_callbacks
+):
+    client.force_login(world["other_coordinator"])
+    other = world["other"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("draw_new", args=[other.pk]),
+            draw_post(
+                ALT_value="2.4",
+                ALT_unit="ukat/L",  # 144 U/L = 3.51× the male default 41
+                TBIL_value="10",
+                TBIL_unit="umol/L",
+                LDLC_value="3.1",
+                LDLC_unit="mmol/L",
+                symptoms="",
+            ),
+        )
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "subject", args=[other.pk]
+    )
+    draw = LabDraw.objects.get(subject=other, collected_at=at(1))
+    assert draw.entered_by == world["other_coordinator"]
+    assert sorted(draw.results.values_list("analyte", flat=True)) == ["ALT", "AST", "LDLC", "TBIL"]
+    assert draw.results.get(analyte="ALT").value_canonical == Decimal("144")
+    assert Alert.objects.filter(subject=other, kind="withhold_dose", draw=draw).exists()
+    assert SubjectSafetyState.objects.get(subject=other).state == rules.WITHHELD
+
+
+def test_high_alerts_email_the_reviewers(client, world, django_capture_on_commit_callbacks):
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.record_draw(world["other"], at(1), results(ALT=250, AST=30))
+    subjects = [m.subject for m in mail.outbox]
+    assert any("HIGH R3 withhold_dose: MIP-002" in s for s in subjects), subjects
+    assert any("CRITICAL R5 severe_elevation: MIP-002" in s for s in subjects), subjects
+    assert all(m.to == ["rita@example.org"] for m in mail.outbox)
+    assert reverse("alert", args=[Alert.objects.get(kind="severe_elevation").pk]) in (
+        mail.outbox[0].body + mail.outbox[-1].body
+    )
+
+
+# ---- corrections --------------------------------------------------------------------------
+
+
+def test_correction_without_a_reason_is_refused_and_changes_nothing(client, world):
+    client.force_login(world["coordinator"])
+    url = urls(world)["result_correct"]
+    response = client.post(url, {"value": "14.35", "unit": "U/L", "reason": "  "})
+    assert "reason" in response.context["form"].errors
+    assert LabResult.objects.get(pk=world["result"].pk).value == Decimal("143.5")
+
+
+@pytest.mark.parametrize(
+    "data,field",
+    [
+        ({"value": "-1", "unit": "U/L"}, "value"),
+        ({"value": "", "unit": "U/L"}, "value"),
+        ({"value": "14", "unit": "mg/dL"}, "unit"),
+        ({"value": "14", "unit": "U/L", "reported_uln": "0"}, "reported_uln"),
+    ],
+)
+def test_correction_bad_input_shows_the_field_error(client, world, data, field):
+    client.force_login(world["coordinator"])
+    response = client.post(urls(world)["result_correct"], {**data, "reason": "typo"})
+    assert field in response.context["form"].errors
+    assert LabResult.objects.get(pk=world["result"].pk).value == Decimal("143.5")
+
+
+def test_correcting_a_typo_retracts_its_alert_and_the_history_page_shows_why(
+    client, world, django_capture_on_commit_callbacks
+):
+    client.force_login(world["coordinator"])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            urls(world)["result_correct"],
+            {"value": "14.35", "unit": "U/L", "reason": "transcription error: report says 14.35"},
+        )
+    assert response.status_code == 302
+    assert Alert.objects.get(pk=world["alert"].pk).status == "retracted"
+    history = client.get(urls(world)["subject_history"]).content.decode()
+    assert "transcription error: report says 14.35" in history
+    assert "143.5" in history and "14.35" in history
+    assert "Chloe Coord" in history
+
+
+# ---- doses --------------------------------------------------------------------------------
+
+
+def dose_post(days_ago=0.5, mg="200", **extra):
+    return {
+        "administered_at": (NOW - timedelta(days=days_ago)).strftime("%Y-%m-%dT%H:%M"),
+        "dose_mg": mg,
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    "data,field,message",
+    [
+        (dose_post(mg="-200"), "dose_mg", "positive"),
+        (dose_post(mg=""), "dose_mg", "required"),
+        (dose_post(days_ago=-1), "administered_at", "in the future"),
+        (dose_post(days_ago=200), "administered_at", "60 days before enrolment"),
+    ],
+)
+def test_dose_form_bad_input_shows_the_field_error_and_saves_nothing(
+    client, world, data, field, message
+):
+    client.force_login(world["other_coordinator"])
+    response = client.post(reverse("dose_new", args=[world["other"].pk]), data)
+    errors = response.context["form"].errors
+    assert field in errors and message in " ".join(errors[field]), errors
+    assert Dose.objects.filter(subject=world["other"]).count() == 1
+
+
+def test_dose_form_refuses_a_second_dose_at_the_same_time(client, world):
+    client.force_login(world["other_coordinator"])
+    taken = Dose.objects.get(subject=world["other"]).administered_at
+    response = client.post(
+        reverse("dose_new", args=[world["other"].pk]),
+        {"administered_at": taken.strftime("%Y-%m-%dT%H:%M"), "dose_mg": "200"},
+    )
+    assert "already recorded" in " ".join(response.context["form"].errors["administered_at"])
+
+
+def test_a_dose_for_a_dosing_subject_is_saved(client, world, django_capture_on_commit_callbacks):
+    client.force_login(world["other_coordinator"])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("dose_new", args=[world["other"].pk]), dose_post())
+    assert response.status_code == 302
+    assert Dose.objects.filter(subject=world["other"]).count() == 2
+
+
+def test_dose_for_a_withheld_subject_is_refused_with_the_reason(client, world):
+    client.force_login(world["coordinator"])
+    page = client.get(urls(world)["dose_new"]).content.decode()
+    assert "Dosing is not allowed" in page and "rule R3" in page
+    response = client.post(urls(world)["dose_new"], dose_post())
+    assert "Dose refused" in " ".join(response.context["form"].non_field_errors())
+    assert "3× ULN" in " ".join(response.context["form"].non_field_errors())
+    assert Dose.objects.filter(subject=world["own"]).count() == 1
+
+
+def test_dose_is_refused_while_a_fresh_elevation_awaits_evaluation(client, world):
+    """The gate evaluates on the spot when the stored evaluation is behind the data."""
+    other = world["other"]
+    services.record_draw(other, at(2), results(ALT=150, AST=30))  # not yet evaluated
+    assert SubjectSafetyState.objects.get(subject=other).pending
+    client.force_login(world["other_coordinator"])
+    response = client.post(reverse("dose_new", args=[other.pk]), dose_post())
+    assert "Dose refused" in " ".join(response.context["form"].non_field_errors())
+    assert Dose.objects.filter(subject=other).count() == 1
+
+
+@pytest.mark.parametrize(
+    "extra,field",
+    [
+        ({"override_reason": "", "password": PASSWORD}, "override_reason"),
+        ({"override_reason": "Hepatologist agreed", "password": "wrong"}, "password"),
+    ],
+)
+def test_reviewer_override_needs_a_reason_and_the_password(client, world, extra, field):
+    client.force_login(world["reviewer"])
+    response = client.post(urls(world)["dose_new"], dose_post(**extra))
+    assert field in response.context["override"].errors
+    assert Dose.objects.filter(subject=world["own"]).count() == 1
+
+
+def test_reviewer_override_records_the_dose_with_its_reason(
+    client, world, django_capture_on_commit_callbacks
+):
+    client.force_login(world["reviewer"])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            urls(world)["dose_new"],
+            dose_post(override_reason="ALT was a haemolysed sample", password=PASSWORD),
+        )
+    assert response.status_code == 302
+    dose = Dose.objects.filter(subject=world["own"]).latest("administered_at")
+    assert dose.override_reason == "ALT was a haemolysed sample"
+    assert dose.entered_by == world["reviewer"]
+
+
+# ---- decisions and the queue --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data,field",
+    [
+        ({"action": "withhold", "reason": "ALT 3.5×", "password": "wrong"}, "password"),
+        ({"action": "withhold", "reason": " ", "password": PASSWORD}, "reason"),
+        ({"action": "", "reason": "ALT 3.5×", "password": PASSWORD}, "action"),
+        ({"action": "approve", "reason": "ALT 3.5×", "password": PASSWORD}, "action"),
+    ],
+)
+def test_decision_form_bad_input_is_not_signed(client, world, data, field):
+    client.force_login(world["reviewer"])
+    response = client.post(urls(world)["alert"], data)
+    assert field in response.context["form"].errors
+    assert not Decision.objects.exists()
+
+
+def test_signed_decision_keeps_who_when_what_and_meaning(client, world):
+    client.force_login(world["reviewer"])
+    response = client.post(
+        urls(world)["alert"],
+        {"action": "withhold", "reason": "ALT 3.5× ULN, repeat in 7 days", "password": PASSWORD},
+    )
+    assert response.status_code == 302
+    decision = Decision.objects.get()
+    assert decision.reviewer == world["reviewer"] and decision.action == "withhold"
+    assert decision.reason == "ALT 3.5× ULN, repeat in 7 days"
+    assert abs(decision.signed_at - timezone.now()) < timedelta(minutes=1)
+    assert "Electronic signature of Rita Rev (rita)" in decision.signature_meaning
+    alert = Alert.objects.get(pk=world["alert"].pk)
+    assert alert.status == "acknowledged"
+    page = client.get(urls(world)["alert"]).content.decode()
+    assert "Withhold dosing" in page and "Signed by Rita Rev" in page
+
+
+def test_a_withhold_decision_makes_the_dose_form_refuse_until_a_resume(client, world):
+    """Subject `other` is dosing by the rules; the reviewer's decision alone withholds."""
+    other = world["other"]
+    alert = Alert.objects.create(
+        subject=other,
+        kind="weekly_monitoring",
+        rule="R2",
+        severity="low",
+        severity_rank=3,
+        triggered_at=at(5),
+        opened_at=at(5),
+        opened_as_of=at(5),
+        explanation="ALT 1.5× ULN",
+    )
+    review.record_decision(alert, world["reviewer"], "withhold", "rising trend", PASSWORD)
+    client.force_login(world["other_coordinator"])
+    response = client.post(reverse("dose_new", args=[other.pk]), dose_post())
+    refusal = " ".join(response.context["form"].non_field_errors())
+    assert "Withhold dosing" in refusal and "rising trend" in refusal and "Rita Rev" in refusal
+    assert Dose.objects.filter(subject=other).count() == 1
+    review.record_decision(alert, world["reviewer"], "resume_same_dose", "stable", PASSWORD)
+    response = client.post(reverse("dose_new", args=[other.pk]), dose_post())
+    assert response.status_code == 302
+    assert Dose.objects.filter(subject=other).count() == 2
+
+
+def test_queue_lists_most_severe_first_then_earliest_due_and_marks_overdue(client, world):
+    client.force_login(world["reviewer"])
+    response = client.get(reverse("alerts"))
+    rows = list(response.context["table"].rows)
+    ranks = [(r.record.severity_rank, r.record.due_by or NOW + timedelta(days=999)) for r in rows]
+    assert ranks == sorted(ranks)
+    alert = world["alert"]
+    Alert.objects.filter(pk=alert.pk).update(due_by=NOW - timedelta(hours=1))
+    page = client.get(reverse("alerts") + "?overdue=true").content.decode()
+    assert "row-overdue" in page and "overdue</span>" in page
+    assert "MIP-001" in page
+
+
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("severity=high", {"withhold_dose"}),
+        ("kind=withhold_dose", {"withhold_dose"}),
+        ("status=retracted", set()),
+    ],
+)
+def test_queue_filters(client, world, query, expected):
+    client.force_login(world["reviewer"])
+    response = client.get(reverse("alerts") + "?" + query)
+    kinds = {r.record.kind for r in response.context["table"].rows}
+    assert expected <= kinds and all(
+        k in expected or not expected for k in kinds if query.startswith("kind")
+    )
+    if query == "status=retracted":
+        assert kinds == set()
+
+
+def test_bulk_acknowledge_marks_the_ticked_open_alerts(client, world):
+    client.force_login(world["reviewer"])
+    pks = list(Alert.objects.filter(status="open").values_list("pk", flat=True))
+    response = client.post(reverse("alerts_acknowledge"), {"alerts": pks})
+    assert response.status_code == 302
+    assert set(Alert.objects.filter(pk__in=pks).values_list("status", flat=True)) == {
+        "acknowledged"
+    }
+    record = Alert.history.filter(id=pks[0]).latest("history_date")
+    assert record.history_user == world["reviewer"]
+    assert record.history_change_reason == "Acknowledged by Rita Rev."
+
+
+def test_exports_are_csv_and_xlsx(client, world):
+    client.force_login(world["monitor"])
+    csv = client.get(reverse("subjects") + "?export=csv")
+    assert csv["Content-Type"].startswith("text/csv")
+    lines = csv.content.decode().splitlines()
+    assert lines[0].startswith("Subject,Site,Arm")
+    assert any(line.startswith("MIP-001,S01") for line in lines)
+    xlsx = client.get(reverse("alerts") + "?export=xlsx")
+    assert xlsx["Content-Type"].startswith("application/vnd.openxmlformats")
+    assert xlsx.content[:2] == b"PK"
+
+
+def test_rules_page_is_rendered_from_the_rule_table(client, world):
+    client.force_login(world["monitor"])
+    page = client.get(reverse("rules")).content.decode()
+    for rule in rules.RULES:
+        assert f'id="{rule.id}"' in page and rule.kind in page
+    assert rules.RULES_VERSION in page
+
+
+def test_dashboard_counts_open_alerts_and_states(client, world):
+    client.force_login(world["reviewer"])
+    d = client.get(reverse("dashboard")).context["d"]
+    assert (
+        dict(d.alerts_by_severity)["high"]
+        == Alert.objects.filter(severity="high", status="open").count()
+    )
+    states = {state: count for state, _, count in d.subjects_by_state}
+    assert states["withheld"] == 1 and states["dosing"] == 1
