@@ -72,6 +72,10 @@ class DrawForm(forms.Form):
                 uln.help_text = f"Empty: {reference}"
             else:
                 uln.help_text = "No ULN for this test"
+            label = ANALYTE_LABELS.get(analyte, analyte)
+            value.widget.attrs["aria-label"] = f"{label} value"
+            unit.widget.attrs["aria-label"] = f"{label} unit"
+            uln.widget.attrs["aria-label"] = f"{label} ULN"
             self.fields[f"{analyte}_value"] = value
             self.fields[f"{analyte}_unit"] = unit
             self.fields[f"{analyte}_uln"] = uln

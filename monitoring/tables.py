@@ -98,13 +98,16 @@ class AlertTable(tables.Table):
     def value_severity(self, record):
         return record.severity
 
-    def render_kind(self, value, record):
+    def render_kind(self, record):
         return format_html(
             '<a href="{}"><span class="rule-id">{}</span> {}</a>',
             reverse("alert", args=[record.pk]),
             record.rule,
-            value.replace("_", " "),
+            record.kind,
         )
+
+    def value_kind(self, record):
+        return f"{record.rule} {record.kind}"
 
     def render_due_by(self, value, record):
         if value is None:
