@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError
 
 from monitoring import imports, services
 
@@ -33,6 +34,13 @@ class Command(BaseCommand):
                 summary = step(path)
             except imports.BadRow as bad:
                 self.stderr.write(str(bad))
+                failed = True
+                continue
+            except DatabaseError as exc:
+                self.stderr.write(
+                    f"{path}: the database failed ({exc}); nothing of it was written. "
+                    "Run the import again."
+                )
                 failed = True
                 continue
             self.stdout.write(str(summary))
