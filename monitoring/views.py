@@ -57,13 +57,12 @@ def subject_detail(request, pk):
         "safety": selectors.safety_state(subject),
         "dosing_block": review.dosing_block(subject),
         "liver_chart": charts.figure_json(liver) if timeline.draws or timeline.doses else None,
-        "lipid_chart": charts.figure_json(charts.lipid_chart(timeline))
-        if timeline.lipid_changes("LDLC") or timeline.lipid_changes("APOB")
-        else None,
         "analytes": DRAW_ANALYTES,
         "ldl": timeline.latest_lipid_change("LDLC") if "LDLC" in timeline.baseline else None,
         "apob": timeline.latest_lipid_change("APOB") if "APOB" in timeline.baseline else None,
     }
+    if context["ldl"] or context["apob"]:
+        context["lipid_chart"] = charts.figure_json(charts.lipid_chart(timeline))
     return render(request, "monitoring/subject_detail.html", context)
 
 
@@ -180,6 +179,8 @@ def dose_new(request, pk):
     access.require(access.can_enter_data(request.user) or can_override)
     subject = access.subject_for(request.user, pk)
     block = review.dosing_block(subject)
+    # Reviewers enter a dose only to override a block; routine doses are the site's to enter.
+    access.require(access.can_enter_data(request.user) or block is not None)
     data = request.POST or None
     form = DoseForm(
         data, subject=subject, initial={"dose_mg": units.format_number(subject.arm.dose_mg)}

@@ -491,6 +491,14 @@ def test_dose_is_refused_while_a_fresh_elevation_awaits_evaluation(client, world
     assert Dose.objects.filter(subject=other).count() == 1
 
 
+def test_reviewer_enters_doses_only_to_override_a_block(client, world):
+    client.force_login(world["reviewer"])
+    assert client.get(reverse("dose_new", args=[world["other"].pk])).status_code == 403
+    response = client.post(reverse("dose_new", args=[world["other"].pk]), dose_post())
+    assert response.status_code == 403
+    assert Dose.objects.filter(subject=world["other"]).count() == 1
+
+
 @pytest.mark.parametrize(
     "extra,field",
     [
