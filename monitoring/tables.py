@@ -15,11 +15,17 @@ class SubjectTable(tables.Table):
     site = tables.Column(accessor="site__code", verbose_name="Site")
     arm = tables.Column(accessor="arm__name", verbose_name="Arm", order_by=("arm__code",))
     sex = tables.Column()
-    enrolled_on = tables.DateColumn(format="Y-m-d", verbose_name="Enrolled")
+    enrolled_on = tables.DateColumn(
+        format="Y-m-d", verbose_name="Enrolled", attrs={"td": {"class": "text-nowrap"}}
+    )
     state = tables.Column(accessor="safety__state", verbose_name="Safety state", default="")
     active_alerts = tables.Column(verbose_name="Active alerts", attrs={"td": {"class": "text-end"}})
-    last_draw_at = tables.DateTimeColumn(format="Y-m-d", verbose_name="Last draw")
-    last_peak = tables.Column(verbose_name="Last ALT/AST", attrs={"td": {"class": "text-end"}})
+    last_draw_at = tables.DateTimeColumn(
+        format="Y-m-d", verbose_name="Last draw", attrs={"td": {"class": "text-nowrap"}}
+    )
+    last_peak = tables.Column(
+        verbose_name="Last ALT/AST", attrs={"td": {"class": "text-end text-nowrap"}}
+    )
 
     class Meta:
         template_name = "django_tables2/bootstrap5-responsive.html"
@@ -27,8 +33,16 @@ class SubjectTable(tables.Table):
         order_by = ("subject_id",)
         per_page = 25
 
-    def render_state(self, value):
-        return state_badge(value)
+    def render_arm(self, record):
+        return format_html(
+            '<span title="{}">{}</span>', record.arm.name, record.arm.code.capitalize()
+        )
+
+    def value_arm(self, record):
+        return record.arm.name
+
+    def render_state(self, record):
+        return state_badge(record.safety.state)
 
     def value_state(self, record):
         return record.safety.get_state_display() if hasattr(record, "safety") else ""
