@@ -356,6 +356,16 @@ class HistoryEntry:
     reason: str
 
 
+HIDDEN_ON_CREATE = {
+    "subject_id",
+    "draw_id",
+    "alert_id",
+    "study_id",
+    "severity_rank",
+    "closed_by_rules",
+    "opened_as_of",
+    "value_canonical",
+}
 HISTORY_TYPES = {"+": "created", "~": "changed", "-": "deleted"}
 SKIP_FIELDS = {"id", "history_id", "history_date", "history_change_reason", "history_type"}
 
@@ -410,7 +420,7 @@ def subject_history(subject: Subject) -> list:
                 changes = [
                     Change(f.verbose_name, None, _show(getattr(record, f.attname)))
                     for f in fields
-                    if f.attname not in ("subject_id", "draw_id", "alert_id", "study_id")
+                    if f.attname not in HIDDEN_ON_CREATE
                     and getattr(record, f.attname) not in (None, "")
                 ]
             previous[record.id] = record

@@ -304,7 +304,7 @@ def rules_page(request):
         {
             "spec": spec,
             "units": [
-                (units.unit_label(u), units.format_number(f))
+                (units.unit_label(u), _factor(f))
                 for u, f in spec.units.items()
                 if u != spec.canonical_unit
             ],
@@ -324,6 +324,13 @@ def rules_page(request):
             "states": Alert._meta.get_field("status").choices,
         },
     )
+
+
+def _factor(factor):
+    """'× 60' or '÷ 17.1': how a unit converts to the canonical one."""
+    if factor >= 1:
+        return f"× {units.format_number(factor)}"
+    return f"÷ {units.format_number(1 / factor)}"
 
 
 def _query_without(request, *names):
