@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from monitoring import health, views
 
@@ -26,6 +26,7 @@ urlpatterns = [
     path("alerts/acknowledge/", views.alerts_acknowledge, name="alerts_acknowledge"),
     path("alerts/<int:pk>/", views.alert_detail, name="alert"),
     path("rules/", views.rules_page, name="rules"),
+    path("", include("monitoring.report_urls")),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
 ]
