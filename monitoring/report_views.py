@@ -1,0 +1,222 @@
+"""Pages of issue 4: the subject report (PDF, CSV bundle), the study report (eDISH, R ratio, arm
+comparison), study exports, and the web lab import with its preview. Thin: access checks, then
+plain functions in analysis, reports, exports and lab_upload."""
+
+import time
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from subjects import access
+from subjects.models import Arm
+
+from . import (
+    analysis,
+    charts,
+    exports,
+    imports,
+    lab_upload,
+    report_access,
+    reports,
+    services,
+    study_charts,
+)
+
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "zip": "application/zip",
+    "pdf": "application/pdf",
+}
+
+
+EXPORT_DESCRIPTIONS = (
+    ("subjects", "Site, sex, birth date, arm, enrolment, liver disease, safety state"),
+    ("doses", "Every dose: time, mg, override reason, who entered it"),
+    ("labs", "Every result as entered, canonical value, ULN and its source, × ULN, CTCAE grade"),
+    ("alerts", "Every alert, retracted ones included: rule, status, dates, explanation"),
+    ("decisions", "Every signed decision: action, reason, reviewer, time, signature"),
+)
+
+
+def _download(content, filename, kind, inline=False):
+    response = HttpResponse(content, content_type=CONTENT_TYPES[kind])
+    disposition = "inline" if inline else "attachment"
+    response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# ---- subject report -----------------------------------------------------------------------
+
+
+@login_required
+def subject_report_pdf(request, pk):
+    subject = access.subject_for(request.user, pk)
+    paper = request.GET.get("paper", "a4").lower()
+    if paper not in reports.PAPER_SIZES:
+        paper = "a4"
+    started = time.perf_counter()
+    pdf = reports.report_pdf(reports.subject_report(subject), paper)
+    response = _download(pdf, reports.report_filename(subject, "pdf"), "pdf", inline=True)
+    response["Server-Timing"] = f"pdf;dur={(time.perf_counter() - started) * 1000:.0f}"
+    return response
+
+
+@login_required
+def subject_report_csv(request, pk):
+    subject = access.subject_for(request.user, pk)
+    bundle = reports.report_csv_bundle(reports.subject_report(subject))
+    return _download(bundle, reports.report_filename(subject, "zip"), "zip")
+
+
+# ---- study report -------------------------------------------------------------------------
+
+
+def _arm_names(subjects):
+    """Arms in the order they were defined (standard before reduced in the mipomersen study)."""
+    return list(
+        Arm.objects.filter(subjects__in=subjects)
+        .distinct()
+        .order_by("pk")
+        .values_list("name", flat=True)
+    )
+
+
+@login_required
+def study_report(request):
+    access.require(report_access.can_see_study(request.user))
+    subjects_qs = access.visible_subjects(request.user)
+    data = analysis.load_subjects(subjects_qs)
+    points = analysis.edish(data)
+    arms = _arm_names(subjects_qs)
+    arm_results, differences = analysis.compare_arms(data, arms)
+    figure = study_charts.edish_figure(points, arms, url=lambda pk: reverse("subject", args=[pk]))
+    return render(
+        request,
+        "reports/study_report.html",
+        {
+            "subject_count": len(data),
+            "treated": sum(1 for s in data if s.first_dose_at),
+            "points": points,
+            "quadrants": [
+                (key, analysis.QUADRANTS[key], members)
+                for key, members in analysis.by_quadrant(points).items()
+            ],
+            "edish_chart": charts.figure_json(figure) if points else None,
+            "arms": arm_results,
+            "differences": differences,
+            "published_incidence": analysis.PUBLISHED_INCIDENCE,
+            "published_lipids": analysis.PUBLISHED_LIPIDS,
+            "reference_source": analysis.REFERENCE_SOURCE,
+            "patterns": {
+                "hepatocellular": sum(1 for p in points if p.pattern == analysis.HEPATOCELLULAR),
+                "mixed": sum(1 for p in points if p.pattern == analysis.MIXED),
+                "cholestatic": sum(1 for p in points if p.pattern == analysis.CHOLESTATIC),
+                "none": sum(1 for p in points if p.pattern is None),
+            },
+            "grace_days": analysis.ON_TREATMENT_GRACE.days,
+        },
+    )
+
+
+# ---- study exports ------------------------------------------------------------------------
+
+
+@login_required
+def study_exports(request):
+    access.require(report_access.can_see_study(request.user))
+    return render(request, "reports/exports.html", {"rows": EXPORT_DESCRIPTIONS})
+
+
+@login_required
+def study_export_download(request, name, fmt):
+    access.require(report_access.can_see_study(request.user))
+    if (name not in exports.DATASETS and name != "study") or fmt not in ("csv", "xlsx"):
+        raise Http404("No such export")
+    subjects = access.visible_subjects(request.user)
+    if name == "study":
+        datasets = [exports.dataset(n, subjects) for n in exports.DATASETS]
+        if fmt == "xlsx":
+            return _download(exports.xlsx_bytes(datasets), "hepwatch-study.xlsx", "xlsx")
+        return _download(exports.csv_zip_bytes(datasets), "hepwatch-study-csv.zip", "zip")
+    data = exports.dataset(name, subjects)
+    if fmt == "xlsx":
+        return _download(exports.xlsx_bytes([data]), f"hepwatch-{name}.xlsx", "xlsx")
+    return _download(exports.csv_bytes(data), f"hepwatch-{name}.csv", "csv")
+
+
+# ---- web lab import -----------------------------------------------------------------------
+
+
+@login_required
+def lab_import(request):
+    """Upload a labs CSV; see every bad row, and what would be written, before anything is."""
+    access.require(report_access.can_import_labs(request.user))
+    context = {"limit_mb": lab_upload.MAX_BYTES // (1024 * 1024)}
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        problem = lab_upload.check_upload(upload)
+        if problem:
+            context["upload_error"] = problem
+            return render(request, "reports/lab_import.html", context, status=400)
+        lab_upload.discard(request.session)
+        stored = lab_upload.store(request.session, upload)
+        return redirect(f"{reverse('lab_import_preview')}?t={stored.token}")
+    return render(request, "reports/lab_import.html", context)
+
+
+@login_required
+def lab_import_preview(request):
+    access.require(report_access.can_import_labs(request.user))
+    stored = lab_upload.stored(request.session, request.GET.get("t", ""))
+    if stored is None:
+        messages.warning(request, "That upload has expired or was already used; upload it again.")
+        return redirect("lab_import")
+    preview = lab_upload.preview(stored.path, request.user)
+    return render(
+        request,
+        "reports/lab_import_preview.html",
+        {"stored": stored, "preview": preview, "limit_mb": lab_upload.MAX_BYTES // 1048576},
+    )
+
+
+@login_required
+@require_POST
+def lab_import_confirm(request):
+    access.require(report_access.can_import_labs(request.user))
+    stored = lab_upload.stored(request.session, request.POST.get("t", ""))
+    if stored is None:
+        messages.warning(request, "That upload has expired or was already used; upload it again.")
+        return redirect("lab_import")
+    if request.POST.get("action") == "cancel":
+        lab_upload.discard(request.session)
+        messages.info(request, "Import cancelled; nothing was written.")
+        return redirect("lab_import")
+    with transaction.atomic():
+        # Checked again inside the transaction: the data may have changed since the preview.
+        preview = lab_upload.preview(stored.path, request.user)
+        if preview.bad_rows or preview.error:
+            transaction.set_rollback(True)
+            return render(
+                request,
+                "reports/lab_import_preview.html",
+                {"stored": stored, "preview": preview, "changed": True},
+                status=409,
+            )
+        summary = imports.import_labs(stored.path)
+        changed = sorted(summary.subjects)
+        transaction.on_commit(lambda: services.enqueue_evaluation(changed))
+    lab_upload.discard(request.session)
+    messages.success(
+        request,
+        f"Imported {stored.name}: {summary.rows} rows, {summary.created} results created, "
+        f"{summary.updated} updated, {summary.unchanged} unchanged. "
+        f"{len(changed)} subject{'s' if len(changed) != 1 else ''} queued for evaluation.",
+    )
+    return redirect("lab_import")
