@@ -48,6 +48,14 @@ def _hover_rows(timeline, analyte):
     return xs, ys, text
 
 
+def _withheld_periods(timeline):
+    """(start, end or None) of each episode, and from the discontinuation on."""
+    periods = [(e.start_at, e.end_at) for e in timeline.assessment.episodes]
+    if timeline.assessment.discontinued_at:
+        periods.append((timeline.assessment.discontinued_at, None))
+    return periods
+
+
 def liver_chart(timeline, *, focus=None, focus_days=42):
     """ALT/AST ×ULN with 1×/3×/5× lines, doses sized by mg, withheld periods shaded, reduced-dose
     re-starts marked, and bilirubin ×ULN below, on one time axis. `focus`: a moment to centre on.
@@ -91,37 +99,62 @@ def liver_chart(timeline, *, focus=None, focus_days=42):
     doses = timeline.doses
     if doses:
         top = max(float(d.dose_mg) for d in doses) or 1
-        fig.add_trace(
-            go.Scatter(
-                x=[d.administered_at for d in doses],
-                y=[0] * len(doses),
-                name="Dose (mg)",
-                mode="markers",
-                marker=dict(
-                    size=[6 + 12 * float(d.dose_mg) / top for d in doses],
-                    color=DOSE_COLOUR,
-                    symbol="diamond",
-                    line=dict(width=0),
+        withheld = _withheld_periods(timeline)
+        for inside, name, colour, symbol in (
+            (False, "Dose (mg)", DOSE_COLOUR, "diamond"),
+            (True, "Dose while withheld", "#b3261e", "x"),
+        ):
+            group = [
+                d
+                for d in doses
+                if any(
+                    s < d.administered_at and (e is None or d.administered_at < e)
+                    for s, e in withheld
+                )
+                == inside
+            ]
+            if not group:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=[d.administered_at for d in group],
+                    y=[0] * len(group),
+                    name=name,
+                    mode="markers",
+                    marker=dict(
+                        size=[6 + 12 * float(d.dose_mg) / top for d in group],
+                        color=colour,
+                        symbol=symbol,
+                        line=dict(width=0),
+                    ),
+                    hovertext=[
+                        f"<b>Dose {units.format_number(d.dose_mg)} mg</b><br>"
+                        f"{d.administered_at:%Y-%m-%d %H:%M} UTC"
+                        + (f"<br>Override: {d.override_reason}" if d.override_reason else "")
+                        for d in group
+                    ],
+                    hoverinfo="text",
                 ),
-                hovertext=[
-                    f"<b>Dose {units.format_number(d.dose_mg)} mg</b><br>"
-                    f"{d.administered_at:%Y-%m-%d %H:%M} UTC"
-                    + (f"<br>Override: {d.override_reason}" if d.override_reason else "")
-                    for d in doses
-                ],
-                hoverinfo="text",
-            ),
-            row=2,
-            col=1,
-        )
+                row=2,
+                col=1,
+            )
     for dose in timeline.reduced_restarts:
-        fig.add_vline(
-            x=dose.administered_at.timestamp() * 1000,
-            line=dict(color=DOSE_COLOUR, width=1.5, dash="dot"),
-            annotation_text=f"re-start {units.format_number(dose.dose_mg)} mg",
-            annotation_position="top right",
-            annotation_font=dict(color=DOSE_COLOUR, size=11),
-        )
+        for row in (1, 2, 3):
+            fig.add_vline(
+                x=dose.administered_at.timestamp() * 1000,
+                line=dict(color=DOSE_COLOUR, width=1.5, dash="dot"),
+                row=row,
+                col=1,
+                **(
+                    dict(
+                        annotation_text=f"re-start {units.format_number(dose.dose_mg)} mg",
+                        annotation_position="top right",
+                        annotation_font=dict(color=DOSE_COLOUR, size=11),
+                    )
+                    if row == 1
+                    else {}
+                ),
+            )
 
     xs, ys, text = _hover_rows(timeline, "TBIL")
     fig.add_trace(
