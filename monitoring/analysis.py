@@ -93,7 +93,9 @@ def wilson(events: int, n: int, z: float = Z95) -> Interval | None:
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return Interval(max(0.0, centre - half), min(1.0, centre + half))
+    low = 0.0 if events == 0 else max(0.0, centre - half)  # exact at the ends, not 1e-17
+    high = 1.0 if events == n else min(1.0, centre + half)
+    return Interval(low, high)
 
 
 def newcombe(e1: int, n1: int, e2: int, n2: int, z: float = Z95) -> Interval | None:
