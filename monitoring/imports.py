@@ -14,11 +14,12 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+from simple_history.utils import bulk_update_with_history
 
 from subjects.models import Arm, Dose, Site, Study, Subject
 
 from . import services, units
+from .bulk import insert_with_history
 from .models import LabDraw, LabResult
 
 CHANGE_REASON = "import"
@@ -218,9 +219,7 @@ def import_subjects(path, study=None) -> Summary:
             summary.subjects.add(subject.pk)
             if {"sex", "birth_date"} & set(diff):
                 reresolve.append(subject)
-        bulk_create_with_history(
-            to_create, Subject, batch_size=BATCH, default_change_reason=CHANGE_REASON
-        )
+        insert_with_history(to_create, Subject, change_reason=CHANGE_REASON)
         if to_update:
             bulk_update_with_history(
                 to_update,
@@ -288,9 +287,7 @@ def import_doses(path, study=None) -> Summary:
                 summary.subjects.add(subject_pk)
             else:
                 summary.unchanged += 1
-        bulk_create_with_history(
-            to_create, Dose, batch_size=BATCH, default_change_reason=CHANGE_REASON
-        )
+        insert_with_history(to_create, Dose, change_reason=CHANGE_REASON)
         if to_update:
             bulk_update_with_history(
                 to_update, Dose, ["dose_mg"], batch_size=BATCH, default_change_reason=CHANGE_REASON
@@ -396,9 +393,7 @@ def write_labs(draws, summary):
             draw.symptoms_of_liver_injury = symptoms
             changed_draws.append(draw)
             summary.subjects.add(subject_pk)
-    bulk_create_with_history(
-        new_draws, LabDraw, batch_size=BATCH, default_change_reason=CHANGE_REASON
-    )
+    insert_with_history(new_draws, LabDraw, change_reason=CHANGE_REASON)
     if changed_draws:
         bulk_update_with_history(
             changed_draws,
@@ -431,9 +426,7 @@ def write_labs(draws, summary):
                 summary.subjects.add(subject_pk)
             else:
                 summary.unchanged += 1
-    bulk_create_with_history(
-        to_create, LabResult, batch_size=BATCH, default_change_reason=CHANGE_REASON
-    )
+    insert_with_history(to_create, LabResult, change_reason=CHANGE_REASON)
     if to_update:
         bulk_update_with_history(
             to_update,

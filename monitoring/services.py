@@ -10,11 +10,12 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+from simple_history.utils import bulk_update_with_history
 
 from subjects.models import Dose, Subject
 
 from . import rules, units
+from .bulk import insert_with_history
 from .models import Alert, Decision, LabDraw, LabResult, ReferenceRange, SubjectSafetyState
 
 log = logging.getLogger(__name__)
@@ -171,9 +172,7 @@ def record_draw(
         )
         for r in results
     ]
-    bulk_create_with_history(
-        objs, LabResult, default_user=user, default_change_reason=reason or "entered"
-    )
+    insert_with_history(objs, LabResult, change_reason=reason or "entered", user=user)
     mark_changed([subject.pk])
     return draw
 
@@ -309,9 +308,7 @@ def _evaluate_chunk(pks, as_of):
         new_alerts += reconcile(pk, assessment, alerts.get(pk, []), now)
         state = rules.DISCONTINUED if pk in discontinued_by_reviewer else assessment.state
         outcome.setdefault((state, versions[pk]), []).append(pk)
-    bulk_create_with_history(
-        new_alerts, Alert, default_change_reason="raised by " + rules.RULES_VERSION
-    )
+    insert_with_history(new_alerts, Alert, change_reason="raised by " + rules.RULES_VERSION)
     for (state, version), subject_pks in outcome.items():
         SubjectSafetyState.objects.filter(subject_id__in=subject_pks).update(
             state=state, evaluated_version=version, evaluated_at=now, evaluated_as_of=as_of
