@@ -105,13 +105,19 @@ def parse_bool(text: str) -> bool:
 # ---- reading ------------------------------------------------------------------------------
 
 
-def decoded_lines(handle, path):
-    """The file's lines as text; BadRow naming the first line that is not UTF-8."""
-    for number, raw in enumerate(handle, start=1):
-        try:
-            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError:
-            raise BadRow(path, number, "file", "not UTF-8 text") from None
+class DecodedLines:
+    """A binary file's lines as text, counting them; BadRow names the first non-UTF-8 line."""
+
+    def __init__(self, handle, path):
+        self.handle, self.path, self.number = handle, path, 0
+
+    def __iter__(self):
+        for raw in self.handle:
+            self.number += 1
+            try:
+                yield raw.decode("utf-8-sig" if self.number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                raise BadRow(self.path, self.number, "file", "not UTF-8 text") from None
 
 
 def read_rows(path, required):
@@ -121,7 +127,8 @@ def read_rows(path, required):
     except OSError as exc:
         raise BadRow(path, 0, "file", exc.strerror or str(exc)) from None
     with handle:
-        reader = csv.DictReader(decoded_lines(handle, path))
+        lines = DecodedLines(handle, path)
+        reader = csv.DictReader(lines)
         try:
             header = reader.fieldnames or []
             reader.fieldnames = [(name or "").strip() for name in header]
@@ -135,7 +142,7 @@ def read_rows(path, required):
                     )
                 yield reader.line_num, row
         except csv.Error as exc:
-            raise BadRow(path, reader.line_num, "file", f"not valid CSV ({exc})") from None
+            raise BadRow(path, lines.number, "file", f"not valid CSV ({exc})") from None
 
 
 def cell(path, line, row, name, parse=str):
