@@ -173,6 +173,9 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# The audit history is shown, never replayed ("reverted") through the admin.
+SIMPLE_HISTORY_REVERT_DISABLED = True
+
 # Sessions end after 30 idle minutes; cookies are HTTP-only and same-site.
 SESSION_COOKIE_AGE = int(os.environ.get("HEPWATCH_SESSION_IDLE_SECONDS", "1800"))
 SESSION_SAVE_EVERY_REQUEST = True

@@ -1,5 +1,6 @@
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
+
+from subjects.admin import ClinicalRecordAdmin
 
 from .models import Alert, Decision, LabDraw, LabResult, ReferenceRange, SubjectSafetyState
 
@@ -14,11 +15,12 @@ class LabResultInline(admin.TabularInline):
     model = LabResult
     extra = 0
     fields = ["analyte", "value", "unit", "reported_uln", "uln", "uln_source", "uln_multiple"]
-    readonly_fields = ["uln", "uln_source", "uln_multiple"]
+    readonly_fields = fields
+    can_delete = False
 
 
 @admin.register(LabDraw)
-class LabDrawAdmin(SimpleHistoryAdmin):
+class LabDrawAdmin(ClinicalRecordAdmin):
     list_display = ["subject", "collected_at", "lab_name", "symptoms_of_liver_injury", "entered_by"]
     list_filter = ["subject__site", "symptoms_of_liver_injury"]
     search_fields = ["subject__subject_id", "lab_name"]
@@ -27,7 +29,7 @@ class LabDrawAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(LabResult)
-class LabResultAdmin(SimpleHistoryAdmin):
+class LabResultAdmin(ClinicalRecordAdmin):
     list_display = ["draw", "analyte", "value", "unit", "uln", "uln_multiple"]
     list_filter = ["analyte", "uln_source"]
     search_fields = ["draw__subject__subject_id"]
@@ -35,6 +37,15 @@ class LabResultAdmin(SimpleHistoryAdmin):
 
 @admin.register(SubjectSafetyState)
 class SubjectSafetyStateAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
     list_display = ["subject", "state", "data_version", "evaluated_version", "evaluated_at"]
     list_filter = ["state"]
     search_fields = ["subject__subject_id"]
@@ -51,7 +62,7 @@ class DecisionInline(admin.TabularInline):
 
 
 @admin.register(Alert)
-class AlertAdmin(SimpleHistoryAdmin):
+class AlertAdmin(ClinicalRecordAdmin):
     list_display = ["subject", "rule", "kind", "severity", "status", "triggered_at", "due_by"]
     list_filter = ["severity", "status", "kind", "subject__site"]
     search_fields = ["subject__subject_id", "explanation"]
@@ -60,7 +71,7 @@ class AlertAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Decision)
-class DecisionAdmin(SimpleHistoryAdmin):
+class DecisionAdmin(ClinicalRecordAdmin):
     list_display = ["alert", "action", "reviewer", "signed_at"]
     list_filter = ["action"]
     readonly_fields = ["alert", "reviewer", "action", "reason", "signed_at", "signature_meaning"]
