@@ -182,7 +182,7 @@ def _subjects(subjects):
 
 
 def dm(subjects=None, countries=None) -> Tabulation:
-    countries = countries or {}
+    countries = {} if countries is None else countries
     subjects = _subjects(subjects)
     missing = sorted({s.site.code for s in subjects if not countries.get(s.site.code)})
     if missing:
