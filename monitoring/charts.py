@@ -224,9 +224,17 @@ def liver_chart(timeline, *, focus=None, focus_days=42):
     )
     fig.update_yaxes(title_text="TBIL × ULN", range=[0, tbil_max], row=3, col=1)
     if focus is not None:
-        fig.update_xaxes(
-            range=[focus - timedelta(days=focus_days), focus + timedelta(days=focus_days)]
+        fig.add_vline(
+            x=focus.timestamp() * 1000,
+            line=dict(color="#1d2b3a", width=1),
+            annotation_text="this alert",
+            annotation_position="bottom right",
+            annotation_font=dict(color="#1d2b3a", size=11),
+            row=1,
+            col=1,
         )
+        window = timedelta(days=focus_days)
+        fig.update_xaxes(range=[focus - window, focus + window])
     _layout(fig, height=520)
     return fig
 

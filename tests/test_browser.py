@@ -4,9 +4,11 @@ withhold decision; the dose form then refuses a dose. Screenshots go to test-art
 
 import re
 from datetime import timedelta
+from importlib import import_module
 from pathlib import Path
 
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -42,6 +44,11 @@ def make_user(username, group, full_name):
 
 @pytest.fixture
 def study():
+    # The migration's study, arms and groups, made again if a transactional test before this one
+    # flushed them (get_or_create: a no-op when serialized rollback restored them).
+    seed = import_module("subjects.migrations.0002_default_study")
+    seed.create_default_study(django_apps, None)
+    seed.create_groups(django_apps, None)
     now = timezone.now().replace(second=0, microsecond=0)
     coordinator = make_user("chloe", "coordinator", "Chloe Coordinator")
     make_user("rita", "safety_reviewer", "Rita Reviewer")

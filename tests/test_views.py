@@ -125,10 +125,10 @@ def test_sign_in_page_signs_in_and_out(client, world):
     assert client.get(reverse("dashboard")).status_code == 302
 
 
-@pytest.mark.parametrize("page", SUBJECT_PAGES)
-def test_coordinator_of_another_site_gets_404_for_subject_pages(client, world, page):
+@pytest.mark.parametrize("page_name", SUBJECT_PAGES)
+def test_coordinator_of_another_site_gets_404_for_subject_pages(client, world, page_name):
     client.force_login(world["other_coordinator"])
-    assert client.get(urls(world)[page]).status_code == 404
+    assert client.get(urls(world)[page_name]).status_code == 404
 
 
 def test_coordinator_of_another_site_cannot_post_a_draw_or_dose_by_guessing_urls(client, world):
@@ -158,11 +158,11 @@ def test_coordinator_sees_only_their_sites_in_tables_and_dashboard(client, world
     assert "MIP-001" in csv and "MIP-002" not in csv
 
 
-@pytest.mark.parametrize("page", ("draw_new", "result_correct"))
+@pytest.mark.parametrize("page_name", ("draw_new", "result_correct"))
 @pytest.mark.parametrize("role", ("reviewer", "monitor"))
-def test_reviewer_and_monitor_editing_a_lab_get_403(client, world, page, role):
+def test_reviewer_and_monitor_editing_a_lab_get_403(client, world, page_name, role):
     client.force_login(world[role])
-    url = urls(world)[page]
+    url = urls(world)[page_name]
     assert client.get(url).status_code == 403
     before = list(LabResult.objects.values_list("pk", "value"))
     response = client.post(
