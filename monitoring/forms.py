@@ -206,7 +206,13 @@ class PasswordSignatureField(forms.CharField):
 
 
 class DecisionForm(forms.Form):
-    action = forms.ChoiceField(choices=Decision.Action.choices, widget=forms.RadioSelect)
+    action = forms.ChoiceField(
+        choices=Decision.Action.choices,
+        widget=forms.RadioSelect,
+        help_text="Withhold and discontinue stop the dose form for this subject until a reviewer "
+        "signs a resume. Withhold, confirm and discontinue keep the alert acknowledged; "
+        "resume and dismiss close it.",
+    )
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Why: the clinical reasoning, kept with the signature.",

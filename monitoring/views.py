@@ -1,7 +1,10 @@
 """Pages. Thin: access checks, a form, one service or selector call, a template."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.contrib.auth.views import LoginView
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,6 +22,25 @@ from .models import Alert, LabDraw, LabResult
 from .tables import AlertTable, SubjectTable, export_response
 
 EXPORT_FORMATS = ("csv", "xlsx")
+
+
+class SignInView(LoginView):
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        if settings.DEBUG:
+            from . import demo
+
+            names = [username for username, *_ in demo.DEMO_USERS]
+            if User.objects.filter(username__in=names).exists():
+                context["demo_users"] = [
+                    (username, name, access.ROLE_LABELS[group], sites)
+                    for username, group, name, sites in demo.DEMO_USERS
+                ]
+                context["demo_password"] = demo.DEMO_PASSWORD
+        return context
 
 
 @login_required
