@@ -144,12 +144,12 @@ class Result:
     uln: Fraction | None = None
     entered_value: Decimal | None = None
     entered_unit: str | None = None
+    multiple: Fraction | None = field(init=False, compare=False, repr=False)
 
-    @property
-    def multiple(self) -> Fraction | None:
-        if self.uln is None or self.uln <= 0:
-            return None
-        return self.value / self.uln
+    def __post_init__(self):
+        # ×ULN, exact; computed once since every rule reads it.
+        ok = self.uln is not None and self.uln > 0
+        object.__setattr__(self, "multiple", self.value / self.uln if ok else None)
 
     def describe(self) -> str:
         """'ALT 135 U/L = 3.29× ULN (41 U/L)', with the entered SI value when there was one."""
