@@ -18,6 +18,8 @@ def pytest_configure(config):
             f"The tests need PostgreSQL, but the database engine is {engine}. Run `make test`, "
             "or set DATABASE_URL (HEPWATCH_ALLOW_SQLITE=1 to run on SQLite anyway)."
         )
+    # Hashing stays real but cheap: sign-ins and e-signatures are tested by the hundred.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
