@@ -48,6 +48,13 @@ QUADRANTS = {
     NORMAL: "Normal range (ALT/AST < 3×, TBIL < 2×)",
     NO_TBIL: "No on-treatment bilirubin",
 }
+QUADRANT_SHORT = {
+    HYS_LAW: "Potential Hy's law",
+    TEMPLE: "Temple's corollary",
+    HYPERBILIRUBINEMIA: "Hyperbilirubinaemia",
+    NORMAL: "Normal range",
+    NO_TBIL: "No bilirubin",
+}
 
 HEPATOCELLULAR = "hepatocellular"
 MIXED = "mixed"
@@ -219,6 +226,10 @@ class EdishPoint:
     @property
     def quadrant_label(self):
         return QUADRANTS[self.quadrant]
+
+    @property
+    def quadrant_short(self):
+        return QUADRANT_SHORT[self.quadrant]
 
     @property
     def different_draws(self):

@@ -207,6 +207,10 @@ def preview(path, user) -> Preview:
             by_line[line] = BadLine(line, "subject_id", unknown(rows[line]["subject_id"].strip()))
     result.bad_rows = sorted(by_line.values(), key=lambda b: b.line)
 
+    if limited:
+        # Draws of subjects outside the user's sites are bad rows above, never shown here.
+        allowed = set(report_access.import_scope(user).values_list("pk", flat=True))
+        draws = {key: data for key, data in draws.items() if key[0] in allowed}
     pks = {pk for pk, _ in draws}
     names = dict(Subject.objects.filter(pk__in=pks).values_list("pk", "subject_id"))
     existing = set(

@@ -109,6 +109,12 @@ def study_report(request):
                 for key, members in analysis.by_quadrant(points).items()
             ],
             "edish_chart": charts.figure_json(figure) if points else None,
+            "flagged": [p for p in points if p.quadrant != analysis.NORMAL],
+            "normal": [p for p in points if p.quadrant == analysis.NORMAL],
+            "lipid_rows": [
+                (analyte, label, [(arm, arm.lipids[analyte]) for arm in arm_results])
+                for analyte, label in analysis.LIPIDS
+            ],
             "arms": arm_results,
             "differences": differences,
             "published_incidence": analysis.PUBLISHED_INCIDENCE,

@@ -130,6 +130,8 @@ def test_a_row_for_another_sites_subject_is_a_bad_row_worded_like_an_unknown_one
     assert "2 bad rows of 4." in page
     assert "unknown subject &#x27;MIP-002&#x27; at your sites (S01)" in page
     assert "unknown subject &#x27;MIP-999&#x27; at your sites (S01)" in page
+    # The other site's draw is not shown among the draws of the file either.
+    assert page.count("MIP-002") == 1 and "1 draw" not in page
 
 
 def test_staff_may_import_for_any_site(client, world, django_capture_on_commit_callbacks):
