@@ -99,7 +99,7 @@ def test_coordinator_enters_an_elevation_and_reviewer_withholds_dosing(page, liv
     expect(alert_row).to_be_visible(timeout=20_000)
     expect(alert_row).to_contain_text("3.50× ULN")
     expect(page.get_by_text("Do not dose.")).to_be_visible()
-    page.wait_for_function("document.querySelector('#liver-chart .main-svg') !== null")
+    expect(page.locator("#liver-chart .main-svg").first).to_be_visible()
     shot(page, "05-subject-with-alert")
     sign_out(page)
 
@@ -113,7 +113,7 @@ def test_coordinator_enters_an_elevation_and_reviewer_withholds_dosing(page, liv
     shot(page, "07-alerts-queue")
     first_row.get_by_role("link", name=re.compile("withhold_dose")).click()
     expect(page.get_by_text("What happened")).to_be_visible()
-    page.wait_for_function("document.querySelector('#alert-chart .main-svg') !== null")
+    expect(page.locator("#alert-chart .main-svg").first).to_be_visible()
     shot(page, "08-alert-page")
     page.get_by_label("Withhold dosing").check()
     page.get_by_label("Reason").fill("ALT 3.5× ULN: withhold and repeat ALT/AST within 7 days")
