@@ -183,7 +183,9 @@ def liver_chart(timeline, *, focus=None, focus_days=42):
         col=1,
     )
 
-    end = timeline.now
+    # An ongoing period runs to the right edge: a week past now, or the end of the focus window.
+    end = (focus + timedelta(days=focus_days)) if focus else timeline.now + timedelta(days=7)
+    end = max(end, timeline.now)
     periods = [
         (
             e.start_at,
