@@ -1,14 +1,20 @@
 """Shared fixtures. The suite runs against PostgreSQL and Redis (make test sets them up); it
 refuses to run on SQLite unless HEPWATCH_ALLOW_SQLITE=1, so a green run means the real stack."""
 
+import importlib
 import os
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 import pytest  # noqa: E402
+from django.apps import apps  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from config.celery import app as celery_app  # noqa: E402
+
+# The data the migrations create: the default study with its arms, and the role groups.
+migration_data = importlib.import_module("subjects.migrations.0002_default_study")
+DB_FIXTURES = {"db", "transactional_db", "live_server"}
 
 
 def pytest_configure(config):
@@ -20,6 +26,21 @@ def pytest_configure(config):
         )
     # Hashing stays real but cheap: sign-ins and e-signatures are tested by the hundred.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def data_from_migrations(request, django_db_blocker):
+    """Every test that uses the database finds what the migrations put there, even after a
+    transactional or live-server test has flushed it (live_server never restores it)."""
+    uses_db = request.node.get_closest_marker("django_db") or DB_FIXTURES & set(
+        request.fixturenames
+    )
+    if not uses_db:
+        return
+    request.getfixturevalue("django_db_setup")
+    with django_db_blocker.unblock():
+        migration_data.create_default_study(apps, None)
+        migration_data.create_groups(apps, None)
 
 
 @pytest.fixture(autouse=True)
