@@ -70,6 +70,10 @@ class Subject(models.Model):
     arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="subjects")
     enrolled_on = models.DateField()
     active_liver_disease = models.BooleanField(default=False)
+    screen_failure = models.BooleanField(
+        default=False,
+        help_text="Screened but never randomised or dosed (from a sponsor's CDISC DM or ADSL).",
+    )
     history = HistoricalRecords()
 
     class Meta:
