@@ -452,3 +452,92 @@ def write_labs(draws, summary):
         )
     summary.created, summary.updated = len(to_create), len(to_update)
     services.mark_changed(summary.subjects, evaluate=False)
+
+
+# ---- writers of parsed rows, shared with the CDISC import (monitoring/cdisc.py) -----------
+
+
+def write_subjects(study, parsed, summary):
+    """Create or update subjects of `study` from {subject_id: (line, values)}. Call inside a
+    transaction.
+
+    `values` holds a site code under "site" and Subject fields (an Arm under "arm"). Only the
+    fields given are compared and written, so a source without a field (CDISC DM has no
+    liver-disease flag) leaves it as it is. Sites are created as needed; a change of sex or
+    birth date resolves the subject's ULNs again.
+    """
+    sites = {s.code: s for s in Site.objects.filter(study=study)}
+    for code in {v["site"] for _, v in parsed.values()} - set(sites):
+        sites[code] = Site.objects.create(study=study, code=code, name=code)
+    existing = {s.subject_id: s for s in Subject.objects.filter(study=study)}
+    to_create, to_update, reresolve, fields = [], [], [], set()
+    for subject_id, (_, values) in parsed.items():
+        values = {**values, "site": sites[values["site"]]}
+        subject = existing.get(subject_id)
+        if subject is None:
+            to_create.append(Subject(study=study, subject_id=subject_id, **values))
+            continue
+        diff = {k: v for k, v in values.items() if _stored(subject, k) != _given(v)}
+        if not diff:
+            summary.unchanged += 1
+            continue
+        for key, value in diff.items():
+            setattr(subject, key, value)
+        fields |= set(diff)
+        to_update.append(subject)
+        summary.subjects.add(subject.pk)
+        if {"sex", "birth_date"} & set(diff):
+            reresolve.append(subject)
+    insert_with_history(to_create, Subject, change_reason=CHANGE_REASON)
+    if to_update:
+        bulk_update_with_history(
+            to_update,
+            Subject,
+            sorted(fields),
+            batch_size=BATCH,
+            default_change_reason=CHANGE_REASON,
+        )
+    services.refresh_ulns(reresolve)
+    summary.created, summary.updated = len(to_create), len(to_update)
+    services.mark_changed(summary.subjects, evaluate=False)
+
+
+def _stored(subject, key):
+    """A subject's field for comparison; a foreign key by its id (no query per subject)."""
+    if key in ("site", "arm", "study"):
+        return getattr(subject, f"{key}_id")
+    return getattr(subject, key)
+
+
+def _given(value):
+    return value.pk if isinstance(value, (Site, Arm, Study)) else value
+
+
+def write_doses(parsed, summary):
+    """Create or update doses from {(subject_pk, administered_at): (line, dose_mg)}. Call inside
+    a transaction. A dose already stored unchanged is left alone."""
+    existing = {
+        (d.subject_id, d.administered_at): d
+        for d in Dose.objects.filter(subject_id__in={pk for pk, _ in parsed})
+    }
+    to_create, to_update = [], []
+    for (subject_pk, administered_at), (_, dose_mg) in parsed.items():
+        dose = existing.get((subject_pk, administered_at))
+        if dose is None:
+            to_create.append(
+                Dose(subject_id=subject_pk, administered_at=administered_at, dose_mg=dose_mg)
+            )
+            summary.subjects.add(subject_pk)
+        elif dose.dose_mg != dose_mg:
+            dose.dose_mg = dose_mg
+            to_update.append(dose)
+            summary.subjects.add(subject_pk)
+        else:
+            summary.unchanged += 1
+    insert_with_history(to_create, Dose, change_reason=CHANGE_REASON)
+    if to_update:
+        bulk_update_with_history(
+            to_update, Dose, ["dose_mg"], batch_size=BATCH, default_change_reason=CHANGE_REASON
+        )
+    summary.created, summary.updated = len(to_create), len(to_update)
+    services.mark_changed(summary.subjects, evaluate=False)
