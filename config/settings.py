@@ -24,11 +24,6 @@ def env_bool(name, default=False):
 
 
 DEBUG = env_bool("DEBUG", default=False)
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and "DATABASE_URL" in os.environ:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "dev-only-insecure-key-hepwatch"
 
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 
@@ -85,8 +80,16 @@ DATABASES = {
         default=f"sqlite:///{BASE_DIR / 'hepwatch.sqlite3'}", conn_max_age=60
     )
 }
-if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+EMBEDDED = DATABASES["default"]["ENGINE"].endswith("sqlite3")
+if EMBEDDED:
     DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+
+# A development key only when DEBUG is on or on the embedded SQLite default.
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not (DEBUG or EMBEDDED):
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    SECRET_KEY = "dev-only-insecure-key-hepwatch"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.contrib.auth.models import Group, User
 from django.db import transaction
+from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from subjects.models import Arm, Dose, Site, Subject
@@ -25,6 +26,7 @@ DEMO_USERS = [
     ("reviewer", "safety_reviewer", "Rita Reviewer", []),
     ("monitor", "monitor", "Max Monitor", []),
 ]
+DEMO_EMAIL_DOMAIN = "hepwatch.example"
 WEEKS = 26
 
 
@@ -43,22 +45,24 @@ def _at(day: date, hour: int) -> datetime:
 
 
 def _patterns(n, rng):
-    special = [
+    """Each arm's stories, interleaved standard/reduced. As the reduced-dose protocol expects,
+    most ≥ 3× episodes fall in the standard arm."""
+    standard = [
         "episode_resolved",
         "episode_resolved",
         "episode_confirmed",
         "severe",
         "hys_law",
-        "overdue_repeat",
         "dose_while_withheld",
-        "lab_overdue",
-        "missing_baseline",
-    ]
-    mild = ["mild"] * 10
-    rest = ["normal"] * (n - len(special) - len(mild))
-    patterns = special + mild + rest
-    rng.shuffle(patterns)
-    return patterns
+        "overdue_repeat",
+    ] + ["mild"] * 6
+    reduced = ["episode_resolved", "lab_overdue", "missing_baseline", "gilbert"] + ["mild"] * 4
+    arms = []
+    for patterns, size in ((standard, (n + 1) // 2), (reduced, n // 2)):
+        patterns = (patterns + ["normal"] * size)[:size]
+        rng.shuffle(patterns)
+        arms.append(patterns)
+    return [arms[i % 2][i // 2] for i in range(n)]
 
 
 def _liver_panel(rng, sex, alt_multiple, tbil_multiple=None):
@@ -66,7 +70,11 @@ def _liver_panel(rng, sex, alt_multiple, tbil_multiple=None):
     ast_uln = 40 if sex == "M" else 32
     alt = round(alt_uln * alt_multiple, 0)
     ast = round(ast_uln * alt_multiple * rng.uniform(0.6, 0.9), 0)
-    panel = {"ALT": (Decimal(alt), "U/L"), "AST": (Decimal(max(ast, 8)), "U/L")}
+    panel = {
+        "ALT": (Decimal(alt), "U/L"),
+        "AST": (Decimal(max(ast, 8)), "U/L"),
+        "ALP": (Decimal((129 if sex == "M" else 104) * rng.randint(40, 85) // 100), "U/L"),
+    }
     if tbil_multiple is not None:
         panel["TBIL"] = (Decimal(str(round(1.2 * tbil_multiple, 2))), "mg/dL")
     return panel
@@ -153,9 +161,14 @@ def _story(plan, arm, enrolled, today, rng):
         elif pattern == "severe" and week >= episode_week:
             multiple = {0: 3.8, 1: 5.6, 2: 2.2}.get(week - episode_week, 0.95)
         elif pattern == "hys_law" and week >= episode_week:
-            multiple, tbil, symptoms = {0: (4.2, 2.6, True), 1: (3.9, 2.2, True)}.get(
-                week - episode_week, (2.5, 1.4, False)
-            )
+            multiple, tbil, symptoms = {
+                0: (4.2, 2.6, True),
+                1: (3.9, 2.2, True),
+                2: (2.5, 1.4, False),
+                3: (1.6, 1.0, False),
+            }.get(week - episode_week, (rng.uniform(0.8, 1.2), rng.uniform(0.5, 0.8), False))
+        elif pattern == "gilbert":
+            tbil = rng.uniform(2.1, 2.6)  # bilirubin alone: the eDISH upper-left quadrant
         elif pattern == "overdue_repeat" and week == episode_week:
             multiple = 3.5
         if multiple >= 3 and withheld_from is None:
@@ -237,7 +250,10 @@ def seed(today=None, seed_value=2026, n_subjects=60, stdout=None):
     bulk_create_with_history(doses, Dose, default_change_reason="demo")
     _users()
     services.mark_changed([p.subject.pk for p in plans], evaluate=False)
-    transaction.on_commit(lambda: services.evaluate_subjects([p.subject.pk for p in plans]))
+    # An explicit evaluation time: the seeded past is not news to e-mail reviewers about.
+    transaction.on_commit(
+        lambda: services.evaluate_subjects([p.subject.pk for p in plans], as_of=timezone.now())
+    )
     return plans
 
 
@@ -246,7 +262,12 @@ def _users():
     for username, group, full_name, site_codes in DEMO_USERS:
         first, last = full_name.split(" ", 1)
         user, created = User.objects.get_or_create(
-            username=username, defaults={"first_name": first, "last_name": last}
+            username=username,
+            defaults={
+                "first_name": first,
+                "last_name": last,
+                "email": f"{username}@{DEMO_EMAIL_DOMAIN}",
+            },
         )
         if created:
             user.set_password(DEMO_PASSWORD)

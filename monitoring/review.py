@@ -19,6 +19,7 @@ from subjects.services import DoseRefused, record_dose
 
 from . import rules, services
 from .models import Alert, Decision, LabDraw, SubjectSafetyState
+from .signals import alerts_opened
 
 log = logging.getLogger(__name__)
 
@@ -231,46 +232,13 @@ def notify_reviewers(alerts) -> int:
     return sent
 
 
-def notify_alerts_opened_since(started_at, subject_pks=None) -> int:
-    """E-mail reviewers about the high/critical alerts an evaluation opened after `started_at`."""
+def on_alerts_opened(sender, alert_pks, **kwargs):
+    """E-mail the reviewers about the high and critical alerts an evaluation just opened."""
     alerts = Alert.objects.filter(
-        opened_at__gte=started_at,
-        severity__in=NOTIFY_SEVERITIES,
-        status=Alert.Status.OPEN,
+        pk__in=alert_pks, severity__in=NOTIFY_SEVERITIES, status=Alert.Status.OPEN
     ).select_related("subject__site")
-    if subject_pks is not None:
-        alerts = alerts.filter(subject_id__in=subject_pks)
-    return notify_reviewers(alerts)
-
-
-# Until services raises a signal for opened alerts, the evaluation tasks are watched: when one
-# finishes, the high/critical alerts it opened (opened_at is the evaluation's start) are mailed.
-EVALUATION_TASKS = {
-    "monitoring.tasks.evaluate_subjects": lambda args: list(args[0]) if args else None,
-    "monitoring.tasks.evaluate_subject": lambda args: [args[0]] if args else None,
-    "monitoring.tasks.sweep_unevaluated": lambda args: None,
-    "monitoring.tasks.evaluate_time_rules": lambda args: None,
-}
-_task_started = {}
-
-
-def on_task_prerun(sender=None, task_id=None, task=None, **kwargs):
-    if task is not None and task.name in EVALUATION_TASKS:
-        _task_started[task_id] = timezone.now()
-
-
-def on_task_postrun(sender=None, task_id=None, task=None, args=None, state=None, **kwargs):
-    started = _task_started.pop(task_id, None)
-    if started is None or state != "SUCCESS":
-        return
-    try:
-        notify_alerts_opened_since(started, EVALUATION_TASKS[task.name](args or ()))
-    except Exception:
-        log.exception("could not notify reviewers after %s", task.name)
+    notify_reviewers(alerts)
 
 
 def connect_notifications():
-    from celery.signals import task_postrun, task_prerun
-
-    task_prerun.connect(on_task_prerun, weak=False, dispatch_uid="hepwatch.review.prerun")
-    task_postrun.connect(on_task_postrun, weak=False, dispatch_uid="hepwatch.review.postrun")
+    alerts_opened.connect(on_alerts_opened, weak=False, dispatch_uid="hepwatch.review.notify")

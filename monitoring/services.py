@@ -17,6 +17,7 @@ from subjects.models import Dose, Subject
 from . import rules, units
 from .bulk import insert_with_history
 from .models import Alert, Decision, LabDraw, LabResult, ReferenceRange, SubjectSafetyState
+from .signals import alerts_opened
 
 log = logging.getLogger(__name__)
 
@@ -283,6 +284,7 @@ def _histories(pks):
 @transaction.atomic
 def _evaluate_chunk(pks, as_of):
     now = timezone.now()
+    live = as_of is None  # evaluating the present: what it opens is news for the reviewers
     as_of = as_of or now
     SubjectSafetyState.objects.bulk_create(
         [SubjectSafetyState(subject_id=pk) for pk in pks], ignore_conflicts=True
@@ -309,6 +311,9 @@ def _evaluate_chunk(pks, as_of):
         state = rules.DISCONTINUED if pk in discontinued_by_reviewer else assessment.state
         outcome.setdefault((state, versions[pk]), []).append(pk)
     insert_with_history(new_alerts, Alert, change_reason="raised by " + rules.RULES_VERSION)
+    if live and new_alerts:
+        opened = [alert.pk for alert in new_alerts]
+        transaction.on_commit(lambda: alerts_opened.send(sender=Alert, alert_pks=opened))
     for (state, version), subject_pks in outcome.items():
         SubjectSafetyState.objects.filter(subject_id__in=subject_pks).update(
             state=state, evaluated_version=version, evaluated_at=now, evaluated_as_of=as_of

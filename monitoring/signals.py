@@ -1,0 +1,7 @@
+"""Signals monitoring sends to the rest of the app."""
+
+from django.dispatch import Signal
+
+# Sent once an evaluation at the present time has committed, with the primary keys of the
+# alerts it opened (not those it kept or raised again). Argument: alert_pks.
+alerts_opened = Signal()
