@@ -1,0 +1,146 @@
+"""Every URL pattern, walked as every role and as a coordinator of another site: the expected
+status, and nothing of another site in any page, export, chart or search result. A new URL
+pattern without a line in EXPECTED fails the walk."""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from .test_views import world  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("anonymous", "coordinator", "other_coordinator", "reviewer", "monitor")
+
+# name -> statuses for GET as (anonymous, own coordinator, other site's coordinator, reviewer,
+# monitor). 302 for anonymous is the redirect to sign-in.
+EXPECTED = {
+    "dashboard": (302, 200, 200, 200, 200),
+    "login": (200, 302, 302, 302, 302),
+    "logout": (405, 405, 405, 405, 405),
+    "subjects": (302, 200, 200, 200, 200),
+    "subject": (302, 200, 404, 200, 200),
+    "subject_status": (302, 200, 404, 200, 200),
+    "subject_history": (302, 200, 404, 200, 200),
+    "draw_new": (302, 200, 404, 403, 403),
+    "dose_new": (302, 200, 404, 200, 403),
+    "draw": (302, 200, 404, 200, 200),
+    "result_correct": (302, 200, 404, 403, 403),
+    "alerts": (302, 200, 200, 200, 200),
+    "alerts_acknowledge": (302, 405, 405, 405, 405),
+    "alert": (302, 200, 404, 200, 200),
+    "rules": (302, 200, 200, 200, 200),
+    "study_report": (302, 403, 403, 200, 200),
+    "study_exports": (302, 403, 403, 200, 200),
+    "study_export_download": (302, 403, 403, 200, 200),
+    "subject_report_pdf": (302, 200, 404, 200, 200),
+    "subject_report_csv": (302, 200, 404, 200, 200),
+    "lab_import": (302, 200, 200, 403, 403),
+    "lab_import_preview": (302, 302, 302, 403, 403),
+    "lab_import_confirm": (302, 405, 405, 405, 405),
+    "healthz": ("health",) * 5,
+}
+HEALTH = (200, 503)  # /healthz needs no sign-in; 503 while no worker has sent a heartbeat
+
+
+def url_names():
+    def walk(patterns):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                if p.app_name != "admin":
+                    yield from walk(p.url_patterns)
+            elif isinstance(p, URLPattern):
+                yield p.name
+
+    return set(walk(get_resolver().url_patterns))
+
+
+def url_for(name, w):
+    subject, draw = w["own"].pk, w["draw"].pk
+    args = {
+        "subject": [subject],
+        "subject_status": [subject],
+        "subject_history": [subject],
+        "draw_new": [subject],
+        "dose_new": [subject],
+        "subject_report_pdf": [subject],
+        "subject_report_csv": [subject],
+        "draw": [draw],
+        "result_correct": [w["result"].pk],
+        "alert": [w["alert"].pk],
+    }.get(name, [])
+    if name == "study_export_download":
+        return reverse(name, kwargs={"name": "subjects", "fmt": "csv"})
+    return reverse(name, args=args)
+
+
+def as_role(client, w, role):
+    client.logout()
+    if role != "anonymous":
+        client.force_login(w[role])
+    return client
+
+
+def test_every_url_pattern_has_an_expectation():
+    assert url_names() == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_url_answers_each_role_as_expected(client, world, name):  # noqa: F811
+    url = url_for(name, world)
+    got = []
+    for role in ROLES:
+        response = as_role(client, world, role).get(url)
+        got.append(
+            "health"
+            if response.status_code in HEALTH and name == "healthz"
+            else response.status_code
+        )
+        if role == "anonymous" and response.status_code == 302:
+            assert response["Location"].startswith(reverse("login")), url
+    assert tuple(got) == EXPECTED[name], f"{url}: {dict(zip(ROLES, got, strict=True))}"
+
+
+LISTINGS = [
+    "/",
+    "/subjects/",
+    "/subjects/?export=csv",
+    "/subjects/?export=xlsx",
+    "/subjects/?q=001",
+    "/alerts/",
+    "/alerts/?export=csv",
+    "/alerts/?export=xlsx",
+    "/alerts/?q=001",
+    "/subjects/?site=1",
+    "/labs/import/",
+]
+
+
+@pytest.mark.parametrize("url", LISTINGS)
+def test_nothing_of_another_site_leaks_into_a_coordinators_pages_or_exports(
+    client,
+    world,  # noqa: F811
+    url,
+):
+    response = as_role(client, world, "other_coordinator").get(url)
+    assert response.status_code == 200
+    body = b"".join(response) if response.streaming else response.content
+    if url.endswith("xlsx"):
+        import io
+        import zipfile
+
+        with zipfile.ZipFile(io.BytesIO(body)) as book:
+            body = b"".join(book.read(n) for n in book.namelist())
+    assert b"MIP-001" not in body, f"{url} shows another site's subject"
+    assert b"MIP-002" in body or url.endswith(("=001", "import/")), url
+
+
+@pytest.mark.parametrize("url", ["/subjects/?q=001", "/alerts/?q=001"])
+def test_the_search_finds_the_subject_for_someone_who_may_see_it(client, world, url):  # noqa: F811
+    body = as_role(client, world, "reviewer").get(url).content
+    assert b"MIP-001" in body and b"MIP-002" not in body
+
+
+def test_the_admin_is_closed_to_every_role_but_staff(client, world):  # noqa: F811
+    for role in ROLES[1:]:
+        response = as_role(client, world, role).get("/admin/subjects/subject/")
+        assert response.status_code == 302 and "/admin/login/" in response["Location"], role
