@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.db import connection, connections
+from django.urls import reverse
 
 from config.celery import app as celery_app
 from monitoring import imports, services, tasks
@@ -62,6 +64,10 @@ def test_redis_stopping_while_draws_are_entered_loses_nothing(private_redis, tmp
         assert LabDraw.objects.filter(subject__in=during).count() == 4
         assert all(SubjectSafetyState.objects.get(subject=s).pending for s in during)
         assert not any(withheld(s) for s in during)
+        client.force_login(User.objects.create_user("rita"))
+        User.objects.get(username="rita").groups.add(Group.objects.get(name="safety_reviewer"))
+        page = client.get(reverse("subject", args=[during[0].pk]))
+        assert b"Evaluation pending." in page.content
 
         private_redis.start()  # Redis returns; beat's sweep reaches the worker
         use_broker(private_redis.url)
@@ -70,6 +76,7 @@ def test_redis_stopping_while_draws_are_entered_loses_nothing(private_redis, tmp
             tmp_path / "worker.log"
         ).read_text()[-3000:]
     assert not any(SubjectSafetyState.objects.get(subject=s).pending for s in during)
+    assert b"Evaluation pending." not in client.get(reverse("subject", args=[during[0].pk])).content
 
 
 def test_worker_killed_mid_evaluation_runs_it_again_with_one_alert_of_each_kind(
