@@ -348,8 +348,23 @@ def write(tabulation: Tabulation, path):
             writer.writerow({k: "" if v is None else v for k, v in row.items()})
 
 
-def export(output_dir, *, countries, subjects=None):
-    """Write dm.csv, ex.csv and lb.csv; refuse (SdtmError) when a required value is empty."""
+def write_xpt(tabulation: Tabulation, path):
+    """SAS XPORT v5 with SDTMIG labels and types (monitoring/xpt.py); pandas is loaded only
+    when a transport file is asked for."""
+    from . import xpt
+
+    try:
+        xpt.write(tabulation.domain, tabulation.variables, tabulation.rows, path)
+    except xpt.XptError as error:
+        raise SdtmError(str(error)) from None
+
+
+WRITERS = {"csv": write, "xpt": write_xpt}
+
+
+def export(output_dir, *, countries, subjects=None, fmt="csv"):
+    """Write dm, ex and lb as .csv (or .xpt with fmt="xpt"); refuse (SdtmError) when a required
+    value is empty."""
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     tabulations = [dm(subjects, countries), ex(subjects), lb(subjects)]
@@ -360,7 +375,7 @@ def export(output_dir, *, countries, subjects=None):
             raise SdtmError(f"{tab.domain} row {row}: required variable {name} is empty")
     paths = []
     for tab in tabulations:
-        path = output / f"{tab.domain.lower()}.csv"
-        write(tab, path)
+        path = output / f"{tab.domain.lower()}.{fmt}"
+        WRITERS[fmt](tab, path)
         paths.append((path, len(tab.rows)))
     return paths

@@ -6,7 +6,8 @@ from monitoring import sdtm
 
 class Command(BaseCommand):
     help = (
-        "Write CDISC SDTM DM, EX and LB as CSV (dm.csv, ex.csv, lb.csv). COUNTRY is required in "
+        "Write CDISC SDTM DM, EX and LB as CSV (dm.csv, ex.csv, lb.csv) or, with --format xpt, "
+        "SAS XPORT v5 (dm.xpt, ex.xpt, lb.xpt). COUNTRY is required in "
         "DM and sites record none: give --country SITE=ISO3 for each site (or --default-country), "
         "or set HEPWATCH_SITE_COUNTRIES."
     )
@@ -21,8 +22,14 @@ class Command(BaseCommand):
             help="a site's country as ISO 3166-1 alpha-3, e.g. S01=GBR (repeat per site)",
         )
         parser.add_argument("--default-country", metavar="ISO3", help="for sites not named")
+        parser.add_argument(
+            "--format",
+            choices=sorted(sdtm.WRITERS),
+            default="csv",
+            help="csv (default) or xpt: SAS XPORT v5, the transport format the FDA requires",
+        )
 
-    def handle(self, *args, output_dir, country, default_country, **options):
+    def handle(self, *args, output_dir, country, default_country, format, **options):
         countries = dict(getattr(settings, "HEPWATCH_SITE_COUNTRIES", {}) or {})
         for item in country:
             site, sep, code = item.partition("=")
@@ -34,7 +41,7 @@ class Command(BaseCommand):
                 raise CommandError(f"--default-country {default_country!r}: use ISO3, e.g. GBR")
             countries = _Default(countries, default_country.strip().upper())
         try:
-            written = sdtm.export(output_dir, countries=countries)
+            written = sdtm.export(output_dir, countries=countries, fmt=format)
         except sdtm.SdtmError as error:
             raise CommandError(str(error)) from None
         for path, rows in written:
