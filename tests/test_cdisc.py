@@ -432,3 +432,47 @@ def test_importing_the_same_files_twice_changes_nothing(files, capsys):
     assert (Subject.objects.count(), Dose.objects.count(), LabResult.objects.count()) == counts
     assert (Dose.history.count(), LabResult.history.count()) == history
     assert "Queued evaluation" not in out
+
+
+# ---- ADSL ----------------------------------------------------------------------------------
+
+
+def adsl_record(usubjid, sex, age, trt01a, trtsdt):
+    return {
+        "STUDYID": STUDY,
+        "USUBJID": usubjid,
+        "SUBJID": usubjid[-4:],
+        "SITEID": "701",
+        "ARM": trt01a,
+        "TRT01P": trt01a,
+        "TRT01A": trt01a,
+        "TRTSDT": trtsdt,
+        "AGE": float(age),
+        "AGEU": "YEARS",
+        "SEX": sex,
+        "RFSTDTC": trtsdt.isoformat(),
+    }
+
+
+ADSL_RECORDS = [
+    adsl_record("01-701-1015", "F", 63, "Placebo", date(2014, 1, 2)),
+    adsl_record("01-701-1028", "M", 71, "Xanomeline High Dose", date(2013, 7, 19)),
+]
+
+
+def test_adsl_after_dm_finds_the_arms_by_name_and_changes_nothing(files, tmp_path, capsys):
+    adsl = write_xpt(tmp_path / "adsl.xpt", "ADSL", ADSL_RECORDS)
+    run(capsys, files["dm"])
+    code, out, _ = run(capsys, adsl)
+    assert code == 0
+    assert "ADSL of CDISCPILOT01, 2 records: subjects 0 created, 0 updated, 2 unchanged" in out
+    assert Arm.objects.filter(study__code=STUDY).count() == 3
+
+
+def test_adsl_alone_creates_arms_from_trt01a(tmp_path, capsys):
+    adsl = write_xpt(tmp_path / "adsl.xpt", "ADSL", ADSL_RECORDS)
+    code, _, _ = run(capsys, adsl)
+    assert code == 0
+    subject = Subject.objects.get(subject_id="01-701-1028")
+    assert (subject.arm.code, subject.arm.name) == ("XANOMELINE_HIGH_DOSE", "Xanomeline High Dose")
+    assert subject.enrolled_on == date(2013, 7, 19) and not subject.screen_failure
