@@ -4,10 +4,8 @@ Figures go to the page as JSON (`figure_json`) and static/js/hepwatch.js draws t
 vendored plotly.js, so pages carry no inline script and need no internet.
 """
 
-from datetime import timedelta
-
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
+import json
+from datetime import UTC, timedelta
 
 from . import units
 
@@ -56,45 +54,78 @@ def _withheld_periods(timeline):
     return periods
 
 
+# The liver chart's three rows share one time axis: ALT/AST ×ULN, doses, bilirubin ×ULN.
+Y_DOMAINS = {"yaxis": [0.442, 1.0], "yaxis2": [0.284, 0.392], "yaxis3": [0.0, 0.234]}
+
+
+def _time(moment):
+    """A moment as plotly.js reads it on a date axis: UTC, no offset (times are UTC here)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _scatter(xs, ys, name, colour, text, *, yaxis="y", size=7, mode="lines+markers"):
+    return {
+        "type": "scatter",
+        "x": [_time(x) for x in xs],
+        "y": ys,
+        "name": name,
+        "mode": mode,
+        "xaxis": "x",
+        "yaxis": yaxis,
+        "line": {"color": colour, "width": 2},
+        "marker": {"size": size, "color": colour},
+        "hovertext": text,
+        "hoverinfo": "text",
+    }
+
+
+def _hline(y, colour, yref, label=None):
+    shape = {
+        "type": "line",
+        "xref": "paper",
+        "x0": 0,
+        "x1": 1,
+        "yref": yref,
+        "y0": y,
+        "y1": y,
+        "line": {"color": colour, "width": 1, "dash": "dash"},
+    }
+    note = label and _label(0, y, label, colour, xref="paper", yref=yref)
+    return shape, note
+
+
+def _label(x, y, text, colour, *, xref="x", yref="paper", shift=0, anchor="left"):
+    return {
+        "x": x,
+        "y": y,
+        "xref": xref,
+        "yref": yref,
+        "text": text,
+        "showarrow": False,
+        "xanchor": anchor,
+        "yanchor": "bottom",
+        "yshift": shift,
+        "font": {"color": colour, "size": 11},
+    }
+
+
 def liver_chart(timeline, *, focus=None, focus_days=42):
     """ALT/AST ×ULN with 1×/3×/5× lines, doses sized by mg, withheld periods shaded, reduced-dose
     re-starts marked, and bilirubin ×ULN below, on one time axis. `focus`: a moment to centre on.
+
+    Built as the plain figure dictionary plotly.js reads: graph_objects' validation cost more
+    than the rest of the page together.
     """
-    fig = make_subplots(
-        rows=3,
-        cols=1,
-        shared_xaxes=True,
-        row_heights=[0.62, 0.12, 0.26],
-        vertical_spacing=0.05,
-    )
+    data, shapes, notes = [], [], []
     ymax = 6.0
     for analyte, colour in (("ALT", ALT_COLOUR), ("AST", AST_COLOUR)):
         xs, ys, text = _hover_rows(timeline, analyte)
         ymax = max([ymax, *[y + 0.8 for y in ys]])
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                name=f"{analyte} ×ULN",
-                mode="lines+markers",
-                line=dict(color=colour, width=2),
-                marker=dict(size=7),
-                hovertext=text,
-                hoverinfo="text",
-            ),
-            row=1,
-            col=1,
-        )
+        data.append(_scatter(xs, ys, f"{analyte} ×ULN", colour, text))
     for level, label, colour in THRESHOLDS:
-        fig.add_hline(
-            y=level,
-            line=dict(color=colour, width=1, dash="dash"),
-            annotation_text=label,
-            annotation_position="top left",
-            annotation_font=dict(color=colour, size=11),
-            row=1,
-            col=1,
-        )
+        shape, note = _hline(level, colour, "y", label)
+        shapes.append(shape)
+        notes.append(note)
 
     doses = timeline.doses
     if doses:
@@ -115,73 +146,50 @@ def liver_chart(timeline, *, focus=None, focus_days=42):
             ]
             if not group:
                 continue
-            fig.add_trace(
-                go.Scatter(
-                    x=[d.administered_at for d in group],
-                    y=[0] * len(group),
-                    name=name,
-                    mode="markers",
-                    marker=dict(
-                        size=[6 + 12 * float(d.dose_mg) / top for d in group],
-                        color=colour,
-                        symbol=symbol,
-                        line=dict(width=0),
-                    ),
-                    hovertext=[
-                        f"<b>Dose {units.format_number(d.dose_mg)} mg</b><br>"
-                        f"{d.administered_at:%Y-%m-%d %H:%M} UTC"
-                        + (f"<br>Override: {d.override_reason}" if d.override_reason else "")
-                        for d in group
-                    ],
-                    hoverinfo="text",
-                ),
-                row=2,
-                col=1,
+            trace = _scatter(
+                [d.administered_at for d in group],
+                [0] * len(group),
+                name,
+                colour,
+                [
+                    f"<b>Dose {units.format_number(d.dose_mg)} mg</b><br>"
+                    f"{d.administered_at:%Y-%m-%d %H:%M} UTC"
+                    + (f"<br>Override: {d.override_reason}" if d.override_reason else "")
+                    for d in group
+                ],
+                yaxis="y2",
+                mode="markers",
             )
+            trace["marker"] = {
+                "size": [6 + 12 * float(d.dose_mg) / top for d in group],
+                "color": colour,
+                "symbol": symbol,
+                "line": {"width": 0},
+            }
+            data.append(trace)
     for dose in timeline.reduced_restarts:
-        for row in (1, 2, 3):
-            fig.add_vline(
-                x=dose.administered_at.timestamp() * 1000,
-                line=dict(color=DOSE_COLOUR, width=1.5, dash="dot"),
-                row=row,
-                col=1,
-                **(
-                    dict(
-                        annotation_text=f"re-start {units.format_number(dose.dose_mg)} mg",
-                        annotation_position="top right",
-                        annotation_font=dict(color=DOSE_COLOUR, size=11),
-                    )
-                    if row == 1
-                    else {}
-                ),
-            )
+        at = _time(dose.administered_at)
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "x",
+                "x0": at,
+                "x1": at,
+                "yref": "paper",
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": DOSE_COLOUR, "width": 1.5, "dash": "dot"},
+            }
+        )
+        notes.append(_label(at, 1, f"re-start {units.format_number(dose.dose_mg)} mg", DOSE_COLOUR))
 
     xs, ys, text = _hover_rows(timeline, "TBIL")
-    fig.add_trace(
-        go.Scatter(
-            x=xs,
-            y=ys,
-            name="Bilirubin ×ULN",
-            mode="lines+markers",
-            line=dict(color=TBIL_COLOUR, width=2),
-            marker=dict(size=6),
-            hovertext=text,
-            hoverinfo="text",
-        ),
-        row=3,
-        col=1,
-    )
+    data.append(_scatter(xs, ys, "Bilirubin ×ULN", TBIL_COLOUR, text, yaxis="y3", size=6))
     tbil_max = max([2.6, *[y + 0.4 for y in ys]])
-    fig.add_hline(y=1, line=dict(color="#8a96a3", width=1, dash="dash"), row=3, col=1)
-    fig.add_hline(
-        y=2,
-        line=dict(color="#b3261e", width=1, dash="dash"),
-        annotation_text="2× (Hy's law)",
-        annotation_position="top left",
-        annotation_font=dict(color="#b3261e", size=11),
-        row=3,
-        col=1,
-    )
+    shapes.append(_hline(1, "#8a96a3", "y3")[0])
+    shape, note = _hline(2, "#b3261e", "y3", "2× (Hy's law)")
+    shapes.append(shape)
+    notes.append(note)
 
     # An ongoing period runs to the right edge: a week past now, or the end of the focus window.
     end = (focus + timedelta(days=focus_days)) if focus else timeline.now + timedelta(days=7)
@@ -199,96 +207,129 @@ def liver_chart(timeline, *, focus=None, focus_days=42):
         periods.append(
             (timeline.assessment.discontinued_at, end, "discontinued", DISCONTINUED_FILL)
         )
+    labelled = {}
     for start, stop, label, fill in periods:
-        for row in (1, 2, 3):
-            fig.add_vrect(
-                x0=start,
-                x1=stop,
-                fillcolor=fill,
-                line_width=0,
-                layer="below",
-                row=row,
-                col=1,
-                **(
-                    dict(
-                        annotation_text=label,
-                        annotation_position="top left",
-                        annotation_font=dict(color="#8c2f10", size=11),
-                    )
-                    if row == 1
-                    else {}
-                ),
-            )
-
-    fig.update_yaxes(title_text="× ULN", range=[0, ymax], row=1, col=1, rangemode="tozero")
-    fig.update_yaxes(
-        title_text="Dose", showticklabels=False, range=[-1, 1], row=2, col=1, showgrid=False
-    )
-    fig.update_yaxes(title_text="TBIL × ULN", range=[0, tbil_max], row=3, col=1)
-    if focus is not None:
-        fig.add_vline(
-            x=focus.timestamp() * 1000,
-            line=dict(color="#1d2b3a", width=1),
-            annotation_text="this alert",
-            annotation_position="bottom right",
-            annotation_font=dict(color="#1d2b3a", size=11),
-            row=1,
-            col=1,
+        shapes.append(
+            {
+                "type": "rect",
+                "xref": "x",
+                "x0": _time(start),
+                "x1": _time(stop),
+                "yref": "paper",
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": fill,
+                "line": {"width": 0},
+                "layer": "below",
+            }
         )
+        # Labels of periods that start together are stacked, not printed over each other.
+        shift = -14 * labelled.get(start, 0)
+        labelled[start] = labelled.get(start, 0) + 1
+        notes.append(_label(_time(start), 1, label, "#8c2f10", shift=shift - 14))
+
+    xaxis = {"type": "date", "anchor": "y3", "showgrid": True, "gridcolor": GRID, "linecolor": LINE}
+    if focus is not None:
+        at = _time(focus)
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "x",
+                "x0": at,
+                "x1": at,
+                "yref": "paper",
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": "#1d2b3a", "width": 1},
+            }
+        )
+        notes.append(_label(at, 0, "this alert", "#1d2b3a"))
         window = timedelta(days=focus_days)
-        fig.update_xaxes(range=[focus - window, focus + window])
-    _layout(fig, height=520)
-    return fig
+        xaxis["range"] = [_time(focus - window), _time(focus + window)]
+    layout = _layout(height=520)
+    layout.update(
+        xaxis=xaxis,
+        yaxis=_yaxis("× ULN", "yaxis", range=[0, ymax]),
+        yaxis2=_yaxis("Dose", "yaxis2", range=[-1, 1], showticklabels=False, showgrid=False),
+        yaxis3=_yaxis("TBIL × ULN", "yaxis3", range=[0, tbil_max]),
+        shapes=shapes,
+        annotations=[n for n in notes if n],
+    )
+    return {"data": data, "layout": layout}
 
 
 def lipid_chart(timeline):
     """LDL-C and ApoB percent change from baseline (latest value on or before the first dose)."""
-    fig = go.Figure()
+    data = []
     for analyte, colour, name in (("LDLC", ALT_COLOUR, "LDL-C"), ("APOB", AST_COLOUR, "ApoB")):
         changes = timeline.lipid_changes(analyte)
         if not changes:
             continue
         unit = units.ANALYTES[analyte].canonical_unit
-        fig.add_trace(
-            go.Scatter(
-                x=[c[0] for c in changes],
-                y=[float(c[1]) for c in changes],
-                name=f"{name} % change",
-                mode="lines+markers",
-                line=dict(color=colour, width=2),
-                hovertext=[
+        data.append(
+            _scatter(
+                [c[0] for c in changes],
+                [float(c[1]) for c in changes],
+                f"{name} % change",
+                colour,
+                [
                     f"<b>{name}</b> {units.format_number(c[2])} {unit}<br>"
                     f"{float(c[1]):+.1f}% from baseline<br>{c[0]:%Y-%m-%d %H:%M} UTC"
                     for c in changes
                 ],
-                hoverinfo="text",
             )
         )
-    fig.add_hline(y=0, line=dict(color="#8a96a3", width=1))
-    fig.update_yaxes(title_text="% change from baseline", ticksuffix="%")
-    _layout(fig, height=260)
-    return fig
-
-
-def _layout(fig, height):
-    fig.update_layout(
-        height=height,
-        margin=dict(l=60, r=20, t=30, b=40),
-        font=FONT,
-        plot_bgcolor="white",
-        paper_bgcolor="white",
-        hovermode="closest",
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+    layout = _layout(height=260)
+    layout.update(
+        xaxis={"type": "date", "showgrid": True, "gridcolor": GRID, "linecolor": LINE},
+        yaxis={
+            "title": {"text": "% change from baseline"},
+            "ticksuffix": "%",
+            "showgrid": True,
+            "gridcolor": GRID,
+            "linecolor": LINE,
+            "zeroline": False,
+        },
+        shapes=[_hline(0, "#8a96a3", "y")[0]],
     )
-    fig.update_xaxes(showgrid=True, gridcolor="#eef1f4", linecolor="#c9d1d9")
-    fig.update_yaxes(showgrid=True, gridcolor="#eef1f4", linecolor="#c9d1d9", zeroline=False)
+    return {"data": data, "layout": layout}
+
+
+GRID, LINE = "#eef1f4", "#c9d1d9"
+
+
+def _yaxis(title, name, **extra):
+    return {
+        "title": {"text": title},
+        "domain": Y_DOMAINS[name],
+        "anchor": "x",
+        "showgrid": True,
+        "gridcolor": GRID,
+        "linecolor": LINE,
+        "zeroline": False,
+        **extra,
+    }
+
+
+def _layout(height):
+    return {
+        "height": height,
+        "margin": {"l": 60, "r": 20, "t": 30, "b": 40},
+        "font": FONT,
+        "plot_bgcolor": "white",
+        "paper_bgcolor": "white",
+        "hovermode": "closest",
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+    }
 
 
 def figure_json(fig) -> str:
-    """The figure as JSON safe to place inside <script type="application/json">."""
-    text = fig.to_json()
+    """The figure (a plotly Figure or its plain dictionary) as JSON safe to place inside
+    <script type="application/json">."""
+    text = json.dumps(fig) if isinstance(fig, dict) else fig.to_json()
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def has_data(fig) -> bool:
-    return any(len(trace.x or ()) for trace in fig.data)
+    traces = fig["data"] if isinstance(fig, dict) else fig.data
+    return any(len((t["x"] if isinstance(t, dict) else t.x) or ()) for t in traces)
