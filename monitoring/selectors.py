@@ -118,20 +118,23 @@ def subject_timeline(subject: Subject, *, with_alerts=True) -> Timeline:
     """The subject's draws, doses and rule assessment, ready for the chart and the lab table."""
     draws = list(
         LabDraw.objects.filter(subject=subject)
-        .prefetch_related("results")
         .select_related("entered_by")
         .order_by("collected_at")
     )
+    by_pk = {draw.pk: draw for draw in draws}
+    results_by_draw = {}
+    for r in LabResult.objects.filter(draw__subject=subject).order_by("analyte"):
+        r._state.fields_cache["draw"] = by_pk[r.draw_id]
+        results_by_draw.setdefault(r.draw_id, []).append(r)
     doses = list(Dose.objects.filter(subject=subject).order_by("administered_at"))
     now = timezone.now()
-    assessment = rules.evaluate(services.history_of(subject, draws, doses), now)
+    history = services.history_of(subject, draws, doses, results_by_draw)
+    assessment = rules.evaluate(history, now)
     rows = []
-    for draw in draws:
+    for draw, exact in zip(draws, history.draws, strict=True):
         results = {}
-        for r in draw.results.all():
-            uln = r.exact_uln()
-            multiple = r.exact_value() / uln if uln else None
-            results[r.analyte] = ResultRow(r, multiple, ctcae.grade(r.analyte, multiple))
+        for r, e in zip(results_by_draw.get(draw.pk, ()), exact.results, strict=True):
+            results[r.analyte] = ResultRow(r, e.multiple, ctcae.grade(r.analyte, e.multiple))
         rows.append(DrawRow(draw, results, assessment.peaks.get(draw.pk)))
     baseline = {}
     if doses:

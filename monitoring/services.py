@@ -200,8 +200,11 @@ def correct_result(result: LabResult, *, value, unit=None, reported_uln=None, re
 # ---- evaluation ---------------------------------------------------------------------------
 
 
-def history_of(subject, draws, doses) -> rules.History:
-    """A subject's history for the rules, from model instances (draws with their results)."""
+def history_of(subject, draws, doses, results_by_draw=None) -> rules.History:
+    """A subject's history for the rules, from model instances. Results come from
+    `results_by_draw` ({draw pk: [LabResult]}) when given, else from each draw's results."""
+    if results_by_draw is None:
+        results_by_draw = {draw.pk: draw.results.all() for draw in draws}
     return rules.History(
         draws=tuple(
             rules.Draw(
@@ -210,7 +213,7 @@ def history_of(subject, draws, doses) -> rules.History:
                 symptoms=draw.symptoms_of_liver_injury,
                 results=tuple(
                     result_for_rules(r.analyte, r.value, r.unit, r.reported_uln, r.uln)
-                    for r in draw.results.all()
+                    for r in results_by_draw.get(draw.pk, ())
                 ),
             )
             for draw in draws
