@@ -205,39 +205,7 @@ def import_subjects(path, study=None) -> Summary:
         parsed[subject_id] = (line, values)
 
     with transaction.atomic():
-        sites = {s.code: s for s in Site.objects.filter(study=study)}
-        for code in {v["site"] for _, v in parsed.values()} - set(sites):
-            sites[code] = Site.objects.create(study=study, code=code, name=code)
-        existing = {s.subject_id: s for s in Subject.objects.filter(study=study)}
-        to_create, to_update, reresolve = [], [], []
-        for subject_id, (_, values) in parsed.items():
-            values = {**values, "site": sites[values["site"]]}
-            subject = existing.get(subject_id)
-            if subject is None:
-                to_create.append(Subject(study=study, subject_id=subject_id, **values))
-                continue
-            diff = {k: v for k, v in values.items() if getattr(subject, k) != v}
-            if not diff:
-                summary.unchanged += 1
-                continue
-            for key, value in diff.items():
-                setattr(subject, key, value)
-            to_update.append(subject)
-            summary.subjects.add(subject.pk)
-            if {"sex", "birth_date"} & set(diff):
-                reresolve.append(subject)
-        insert_with_history(to_create, Subject, change_reason=CHANGE_REASON)
-        if to_update:
-            bulk_update_with_history(
-                to_update,
-                Subject,
-                ["site", "sex", "birth_date", "arm", "enrolled_on", "active_liver_disease"],
-                batch_size=BATCH,
-                default_change_reason=CHANGE_REASON,
-            )
-        services.refresh_ulns(reresolve)
-        summary.created, summary.updated = len(to_create), len(to_update)
-        services.mark_changed(summary.subjects, evaluate=False)
+        write_subjects(study, parsed, summary)
     return summary
 
 
@@ -276,31 +244,7 @@ def import_doses(path, study=None) -> Summary:
         parsed[key] = (line, dose_mg)
 
     with transaction.atomic():
-        existing = {
-            (d.subject_id, d.administered_at): d
-            for d in Dose.objects.filter(subject_id__in={pk for pk, _ in parsed})
-        }
-        to_create, to_update = [], []
-        for (subject_pk, administered_at), (_, dose_mg) in parsed.items():
-            dose = existing.get((subject_pk, administered_at))
-            if dose is None:
-                to_create.append(
-                    Dose(subject_id=subject_pk, administered_at=administered_at, dose_mg=dose_mg)
-                )
-                summary.subjects.add(subject_pk)
-            elif dose.dose_mg != dose_mg:
-                dose.dose_mg = dose_mg
-                to_update.append(dose)
-                summary.subjects.add(subject_pk)
-            else:
-                summary.unchanged += 1
-        insert_with_history(to_create, Dose, change_reason=CHANGE_REASON)
-        if to_update:
-            bulk_update_with_history(
-                to_update, Dose, ["dose_mg"], batch_size=BATCH, default_change_reason=CHANGE_REASON
-            )
-        summary.created, summary.updated = len(to_create), len(to_update)
-        services.mark_changed(summary.subjects, evaluate=False)
+        write_doses(parsed, summary)
     return summary
 
 
