@@ -17,4 +17,5 @@ urlpatterns = [
     path("labs/import/", views.lab_import, name="lab_import"),
     path("labs/import/preview/", views.lab_import_preview, name="lab_import_preview"),
     path("labs/import/confirm/", views.lab_import_confirm, name="lab_import_confirm"),
+    path("labs/import/cdisc/", views.cdisc_import, name="cdisc_import"),
 ]

@@ -2,7 +2,9 @@
 comparison), study exports, and the web lab import with its preview. Thin: access checks, then
 plain functions in analysis, reports, exports and lab_upload."""
 
+import tempfile
 import time
+from pathlib import Path
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -17,6 +19,7 @@ from subjects.models import Arm
 
 from . import (
     analysis,
+    cdisc,
     charts,
     exports,
     imports,
@@ -226,3 +229,46 @@ def lab_import_confirm(request):
         f"{len(changed)} subject{'s' if len(changed) != 1 else ''} queued for evaluation.",
     )
     return redirect("lab_import")
+
+
+CDISC_SUFFIXES = (".xpt", ".csv")
+CDISC_MAX_BYTES = 200 * 1024 * 1024
+
+
+@login_required
+@require_POST
+def cdisc_import(request):
+    """A sponsor's CDISC transfer (SDTM DM/EX/LB or ADaM ADSL/ADLB, .xpt or .csv), for staff:
+    it creates subjects, sites and arms across the study, so it is not a coordinator's."""
+    access.require(request.user.is_staff)
+    files = request.FILES.getlist("cdisc_files")
+    problem = None
+    if not files:
+        problem = "Choose one or more .xpt or .csv files."
+    elif any(not f.name.lower().endswith(CDISC_SUFFIXES) for f in files):
+        problem = "Only SAS transport (.xpt) and CSV (.csv) files can be imported."
+    elif sum(f.size for f in files) > CDISC_MAX_BYTES:
+        problem = f"The files add up to more than {CDISC_MAX_BYTES // 1048576} MB."
+    context = {"limit_mb": lab_upload.MAX_BYTES // (1024 * 1024)}
+    if problem:
+        context["cdisc_error"] = problem
+        return render(request, "reports/lab_import.html", context, status=400)
+    with tempfile.TemporaryDirectory(prefix="hepwatch-cdisc-") as folder:
+        paths = []
+        for number, upload in enumerate(files):
+            path = Path(folder) / f"{number}-{Path(upload.name).name}"
+            with path.open("wb") as out:
+                for chunk in upload.chunks():
+                    out.write(chunk)
+            paths.append(str(path))
+        outcome = cdisc.import_files(paths)
+    changed = sorted(outcome.changed)
+    if changed:
+        services.enqueue_evaluation(changed)
+    context["cdisc_outcome"] = {
+        "summaries": [str(s).replace(folder + "/", "") for s in outcome.summaries],
+        "errors": [str(e).replace(folder + "/", "") for e in outcome.errors],
+        "evaluated": len(changed),
+    }
+    status = 400 if outcome.errors else 200
+    return render(request, "reports/lab_import.html", context, status=status)

@@ -37,6 +37,7 @@ EXPECTED = {
     "lab_import": (302, 200, 200, 403, 403),
     "lab_import_preview": (302, 302, 302, 403, 403),
     "lab_import_confirm": (302, 405, 405, 405, 405),
+    "cdisc_import": (302, 405, 405, 405, 405),
     "healthz": ("health",) * 5,
 }
 HEALTH = (200, 503)  # /healthz needs no sign-in; 503 while no worker has sent a heartbeat
