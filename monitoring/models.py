@@ -63,6 +63,7 @@ class LabDraw(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["subject", "collected_at"], name="unique_draw_time")
         ]
+        indexes = [models.Index(fields=["-entered_at"], name="draw_entered_at_idx")]
         ordering = ["collected_at"]
 
     def __str__(self):

@@ -16,6 +16,7 @@ from django.db.models import (
     Q,
     Subquery,
 )
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from subjects import access
@@ -188,11 +189,22 @@ def overdue_q(now=None):
 def alert_queue(user):
     """Alerts of the subjects the user may see, most severe first, then the earliest due;
     each with `overdue` and `decision_count`."""
+    alerts = Alert.objects.all()
+    if not access.sees_all_sites(user):
+        alerts = alerts.filter(subject__in=access.visible_subjects(user))
+    # Correlated subqueries rather than a GROUP BY: PostgreSQL computes them for the page's
+    # rows only, after the sort and the limit, whatever the size of the queue.
+    decisions = (
+        Decision.objects.filter(alert=OuterRef("pk"))
+        .order_by()
+        .values("alert")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return (
-        Alert.objects.filter(subject__in=access.visible_subjects(user))
-        .select_related("subject__site", "draw")
+        alerts.select_related("subject__site", "draw")
         .annotate(
-            decision_count=Count("decisions"),
+            decision_count=Coalesce(Subquery(decisions[:1]), 0),
             overdue=ExpressionWrapper(overdue_q(), output_field=BooleanField()),
         )
         .order_by("severity_rank", F("due_by").asc(nulls_last=True), "-triggered_at")
