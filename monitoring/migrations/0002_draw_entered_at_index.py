@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('monitoring', '0001_initial'),
-        ('subjects', '0004_draw_entered_at_index'),
+        ('subjects', '0004_screen_failure_help_text'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
