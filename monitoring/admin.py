@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from subjects.admin import ClinicalRecordAdmin
+from subjects.admin import ClinicalRecordAdmin, ReadOnlyAdmin
 
 from .models import Alert, Decision, LabDraw, LabResult, ReferenceRange, SubjectSafetyState
 
@@ -36,16 +36,7 @@ class LabResultAdmin(ClinicalRecordAdmin):
 
 
 @admin.register(SubjectSafetyState)
-class SubjectSafetyStateAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
+class SubjectSafetyStateAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["subject", "state", "data_version", "evaluated_version", "evaluated_at"]
     list_filter = ["state"]
     search_fields = ["subject__subject_id"]

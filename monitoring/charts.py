@@ -94,6 +94,20 @@ def _hline(y, colour, yref, label=None):
     return shape, note
 
 
+def _vline(at, line):
+    """A vertical line across all three rows at moment `at`."""
+    return {
+        "type": "line",
+        "xref": "x",
+        "x0": at,
+        "x1": at,
+        "yref": "paper",
+        "y0": 0,
+        "y1": 1,
+        "line": line,
+    }
+
+
 def _label(x, y, text, colour, *, xref="x", yref="paper", shift=0, anchor="left"):
     return {
         "x": x,
@@ -169,18 +183,7 @@ def liver_chart(timeline, *, focus=None, focus_days=42):
             data.append(trace)
     for dose in timeline.reduced_restarts:
         at = _time(dose.administered_at)
-        shapes.append(
-            {
-                "type": "line",
-                "xref": "x",
-                "x0": at,
-                "x1": at,
-                "yref": "paper",
-                "y0": 0,
-                "y1": 1,
-                "line": {"color": DOSE_COLOUR, "width": 1.5, "dash": "dot"},
-            }
-        )
+        shapes.append(_vline(at, {"color": DOSE_COLOUR, "width": 1.5, "dash": "dot"}))
         notes.append(_label(at, 1, f"re-start {units.format_number(dose.dose_mg)} mg", DOSE_COLOUR))
 
     xs, ys, text = _hover_rows(timeline, "TBIL")
@@ -231,18 +234,7 @@ def liver_chart(timeline, *, focus=None, focus_days=42):
     xaxis = {"type": "date", "anchor": "y3", "showgrid": True, "gridcolor": GRID, "linecolor": LINE}
     if focus is not None:
         at = _time(focus)
-        shapes.append(
-            {
-                "type": "line",
-                "xref": "x",
-                "x0": at,
-                "x1": at,
-                "yref": "paper",
-                "y0": 0,
-                "y1": 1,
-                "line": {"color": "#1d2b3a", "width": 1},
-            }
-        )
+        shapes.append(_vline(at, {"color": "#1d2b3a", "width": 1}))
         notes.append(_label(at, 0, "this alert", "#1d2b3a"))
         window = timedelta(days=focus_days)
         xaxis["range"] = [_time(focus - window), _time(focus + window)]

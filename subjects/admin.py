@@ -16,9 +16,8 @@ class AuditedAdmin(SimpleHistoryAdmin):
         return super().history_form_view(request, object_id, version_id, extra_context)
 
 
-class ClinicalRecordAdmin(AuditedAdmin):
-    """Clinical records change only through the app, where a reason is asked for and the
-    subject is re-evaluated; the admin shows them."""
+class ReadOnlyAdmin:
+    """An admin that shows, and never adds, changes or deletes."""
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -28,6 +27,11 @@ class ClinicalRecordAdmin(AuditedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ClinicalRecordAdmin(ReadOnlyAdmin, AuditedAdmin):
+    """Clinical records change only through the app, where a reason is asked for and the
+    subject is re-evaluated; the admin shows them."""
 
 
 class ArmInline(admin.TabularInline):

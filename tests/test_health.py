@@ -8,16 +8,9 @@ from django.test import override_settings
 from config.celery import app as celery_app
 from monitoring import health, tasks
 
+from .processes import wait_until
+
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-
-
-def wait_for(condition, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.mark.worker
@@ -25,7 +18,7 @@ def test_healthz_is_ok_once_the_worker_has_run_the_heartbeat(client, celery_work
     health.redis_client().delete(health.HEARTBEAT_KEY)
     assert client.get("/healthz").status_code == 503
     tasks.heartbeat.delay()
-    assert wait_for(lambda: client.get("/healthz").status_code == 200)
+    assert wait_until(lambda: client.get("/healthz").status_code == 200)
     body = client.get("/healthz").json()
     assert body["status"] == "ok" and body["database"]["vendor"] == "postgresql"
     assert body["celery_worker"]["last_heartbeat_seconds_ago"] < 60

@@ -1,7 +1,6 @@
 """Evaluation through the real stack: Redis broker, a Celery worker, PostgreSQL."""
 
 import socket
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -11,6 +10,7 @@ from monitoring import services, tasks
 from monitoring.models import Alert, LabDraw, SubjectSafetyState
 
 from .factories import make_subject, results
+from .processes import wait_until
 
 pytestmark = [
     pytest.mark.worker,
@@ -18,15 +18,6 @@ pytestmark = [
 ]
 
 DRAW_AT = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
-
-
-def wait_for(condition, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def reset_broker_connections():
@@ -53,7 +44,7 @@ def test_draw_at_three_and_a_half_times_uln_opens_withhold_dose_through_the_work
 ):
     subject = make_subject()
     services.record_draw(subject, DRAW_AT, results(ALT="143.5", AST=30))
-    assert wait_for(
+    assert wait_until(
         lambda: Alert.objects.filter(subject=subject, kind="withhold_dose").exists(), 10
     ), "no withhold_dose alert within 10 seconds"
     state = SubjectSafetyState.objects.get(subject=subject)
@@ -88,4 +79,4 @@ def test_sweep_through_the_worker_catches_up_after_the_broker_returns(celery_wor
         reset_broker_connections()
     assert SubjectSafetyState.objects.get(subject=subject).pending
     tasks.sweep_unevaluated.delay()
-    assert wait_for(lambda: Alert.objects.filter(subject=subject, kind="withhold_dose").exists())
+    assert wait_until(lambda: Alert.objects.filter(subject=subject, kind="withhold_dose").exists())
