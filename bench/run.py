@@ -345,6 +345,9 @@ def main():
         }
 
         # Server time of pages, in-process (no network): subject page, queue, dashboard.
+        # Planner statistics first, as autovacuum gathers them within a minute of a bulk change.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
         for name, n in (("PAGE-30", 30), ("PAGE-300", size["page_draws"])):
             s_csv, l_csv = write_page_subject(folder, name, n)
             with open(os.devnull, "w") as quiet:
