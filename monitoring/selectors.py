@@ -10,7 +10,6 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
-    Min,
     OuterRef,
     Prefetch,
     Q,
@@ -48,13 +47,16 @@ def subject_rows(user):
         .order_by("-collected_at")
         .values("collected_at")[:1]
     )
-    active = Q(alerts__status__in=ACTIVE)
+    active = Alert.objects.filter(subject=OuterRef("pk"), status__in=ACTIVE).order_by()
     return (
         access.visible_subjects(user)
         .select_related("site", "arm", "safety")
         .annotate(
-            active_alerts=Count("alerts", filter=active, distinct=True),
-            worst_rank=Min("alerts__severity_rank", filter=active),
+            # Correlated subqueries, not a GROUP BY over every alert: computed per shown row.
+            active_alerts=Coalesce(
+                Subquery(active.values("subject").annotate(n=Count("pk")).values("n")[:1]), 0
+            ),
+            worst_rank=Subquery(active.order_by("severity_rank").values("severity_rank")[:1]),
             last_draw_at=Subquery(latest_draw),
             last_peak=Subquery(latest_peak),
         )
