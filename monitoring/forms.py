@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 from django import forms
+from django.contrib.auth import authenticate
 from django.utils import timezone
 
 from subjects.forms import MomentInput, check_moment
@@ -205,6 +206,14 @@ class PasswordSignatureField(forms.CharField):
         super().__init__(strip=False, **kwargs)
 
 
+def signature_matches(request, user, password):
+    """Re-entered password as an electronic signature. Through authenticate(), so wrong
+    signatures count towards the same lockout as wrong sign-ins."""
+    if request is None:
+        return user.check_password(password)
+    return authenticate(request, username=user.get_username(), password=password) == user
+
+
 class DecisionForm(forms.Form):
     action = forms.ChoiceField(
         choices=Decision.Action.choices,
@@ -219,9 +228,9 @@ class DecisionForm(forms.Form):
     )
     password = PasswordSignatureField()
 
-    def __init__(self, *args, user, **kwargs):
+    def __init__(self, *args, user, request=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.user = user
+        self.user, self.request = user, request
         self.signature_meaning = SIGNATURE_MEANING.format(
             name=user.get_full_name() or user.get_username(), username=user.get_username()
         )
@@ -234,7 +243,7 @@ class DecisionForm(forms.Form):
 
     def clean_password(self):
         password = self.cleaned_data["password"]
-        if not self.user.check_password(password):
+        if not signature_matches(self.request, self.user, password):
             raise forms.ValidationError(
                 "The password does not match: the decision is not signed.", code="signature"
             )
@@ -251,9 +260,9 @@ class OverrideForm(forms.Form):
     )
     password = PasswordSignatureField()
 
-    def __init__(self, *args, user, **kwargs):
+    def __init__(self, *args, user, request=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.user = user
+        self.user, self.request = user, request
 
     def clean_override_reason(self):
         reason = self.cleaned_data["override_reason"].strip()
@@ -263,6 +272,6 @@ class OverrideForm(forms.Form):
 
     def clean_password(self):
         password = self.cleaned_data["password"]
-        if not self.user.check_password(password):
+        if not signature_matches(self.request, self.user, password):
             raise forms.ValidationError("The password does not match: the override is not signed.")
         return password

@@ -207,7 +207,9 @@ def dose_new(request, pk):
     form = DoseForm(
         data, subject=subject, initial={"dose_mg": units.format_number(subject.arm.dose_mg)}
     )
-    override = OverrideForm(data, user=request.user) if block and can_override else None
+    override = (
+        OverrideForm(data, user=request.user, request=request) if block and can_override else None
+    )
     if request.method == "POST":
         valid = form.is_valid() and (override is None or override.is_valid())
         if valid and block and override is None:
@@ -280,7 +282,7 @@ def alert_detail(request, pk):
     can_decide = access.can_decide(request.user) and alert.is_active
     form = None
     if can_decide:
-        form = DecisionForm(request.POST or None, user=request.user)
+        form = DecisionForm(request.POST or None, user=request.user, request=request)
     elif request.method == "POST":
         access.require(False)
     if request.method == "POST" and form is not None and form.is_valid():

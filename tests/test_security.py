@@ -63,3 +63,29 @@ def test_security_headers_are_set(client):
 def test_sessions_expire_after_thirty_idle_minutes(settings):
     assert settings.SESSION_COOKIE_AGE == 1800 and settings.SESSION_SAVE_EVERY_REQUEST
     assert settings.SESSION_COOKIE_HTTPONLY
+
+
+def test_wrong_signatures_count_towards_the_sign_in_lockout(client):
+    from datetime import UTC, datetime
+
+    from django.contrib.auth.models import Group
+
+    from monitoring import services
+    from monitoring.models import Alert, Decision
+
+    from .factories import make_subject, results
+
+    reviewer = User.objects.create_user("rita", password=PASSWORD)
+    reviewer.groups.add(Group.objects.get(name="safety_reviewer"))
+    subject = make_subject()
+    services.record_draw(subject, datetime(2026, 11, 20, 8, tzinfo=UTC), results(ALT=300))
+    services.evaluate_subjects([subject.pk])
+    alert = Alert.objects.get(kind="withhold_dose")
+    client.force_login(reviewer)
+    decision = {"action": "withhold", "reason": "ALT 7x", "password": "wrong-password"}
+    for _ in range(5):
+        client.post(f"/alerts/{alert.pk}/", decision)
+    client.post(f"/alerts/{alert.pk}/", {**decision, "password": PASSWORD})
+    assert not Decision.objects.exists()
+    client.logout()
+    assert sign_in(client, PASSWORD).status_code == 429
