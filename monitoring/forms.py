@@ -206,15 +206,32 @@ class PasswordSignatureField(forms.CharField):
         super().__init__(strip=False, **kwargs)
 
 
-def signature_matches(request, user, password):
-    """Re-entered password as an electronic signature. Through authenticate(), so wrong
-    signatures count towards the same lockout as wrong sign-ins."""
-    if request is None:
-        return user.check_password(password)
-    return authenticate(request, username=user.get_username(), password=password) == user
+class SignedForm(forms.Form):
+    """A form signed by its user re-entering their password (the electronic signature). The
+    check goes through authenticate(), so wrong signatures count towards the sign-in lockout."""
+
+    signs = "form"  # what is signed, for the error message
+
+    def __init__(self, *args, user, request=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user, self.request = user, request
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        if self.request is None:
+            signed = self.user.check_password(password)
+        else:
+            username = self.user.get_username()
+            signed = authenticate(self.request, username=username, password=password) == self.user
+        if not signed:
+            raise forms.ValidationError(
+                f"The password does not match: the {self.signs} is not signed.", code="signature"
+            )
+        return password
 
 
-class DecisionForm(forms.Form):
+class DecisionForm(SignedForm):
+    signs = "decision"
     action = forms.ChoiceField(
         choices=Decision.Action.choices,
         widget=forms.RadioSelect,
@@ -228,9 +245,8 @@ class DecisionForm(forms.Form):
     )
     password = PasswordSignatureField()
 
-    def __init__(self, *args, user, request=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.user, self.request = user, request
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, user=user, **kwargs)
         self.signature_meaning = SIGNATURE_MEANING.format(
             name=user.get_full_name() or user.get_username(), username=user.get_username()
         )
@@ -241,18 +257,11 @@ class DecisionForm(forms.Form):
             raise forms.ValidationError("A reason is required.")
         return reason
 
-    def clean_password(self):
-        password = self.cleaned_data["password"]
-        if not signature_matches(self.request, self.user, password):
-            raise forms.ValidationError(
-                "The password does not match: the decision is not signed.", code="signature"
-            )
-        return password
 
-
-class OverrideForm(forms.Form):
+class OverrideForm(SignedForm):
     """A safety reviewer allowing a dose while dosing is withheld."""
 
+    signs = "override"
     override_reason = forms.CharField(
         label="Override reason",
         widget=forms.Textarea(attrs={"rows": 2}),
@@ -260,18 +269,8 @@ class OverrideForm(forms.Form):
     )
     password = PasswordSignatureField()
 
-    def __init__(self, *args, user, request=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.user, self.request = user, request
-
     def clean_override_reason(self):
         reason = self.cleaned_data["override_reason"].strip()
         if not reason:
             raise forms.ValidationError("An override needs a reason.")
         return reason
-
-    def clean_password(self):
-        password = self.cleaned_data["password"]
-        if not signature_matches(self.request, self.user, password):
-            raise forms.ValidationError("The password does not match: the override is not signed.")
-        return password

@@ -31,3 +31,16 @@ def results(**values):
         services.ResultEntry(analyte, Decimal(str(value)), ANALYTES[analyte].canonical_unit)
         for analyte, value in values.items()
     ]
+
+
+def wipe_study_data(*, studies_too=False):
+    """Delete every subject with its doses, labs, alerts and decisions (a round trip's empty
+    database); with studies_too, the studies, their sites and arms as well."""
+    from monitoring.models import Alert, Decision, LabDraw, LabResult, SubjectSafetyState
+    from subjects.models import Dose, Site, Study
+
+    for model in (Decision, Alert, LabResult, LabDraw, Dose, SubjectSafetyState, Subject):
+        model.objects.all().delete()
+    if studies_too:
+        for model in (Site, Arm, Study):
+            model.objects.all().delete()

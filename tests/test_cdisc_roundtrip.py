@@ -11,10 +11,10 @@ import pytest
 from django.core.management import call_command
 
 from monitoring import sdtm, services, xpt
-from monitoring.models import Alert, Decision, LabDraw, LabResult
-from subjects.models import Arm, Dose, Site, Study, Subject
+from monitoring.models import Alert, LabResult
+from subjects.models import Dose, Subject
 
-from .factories import make_subject
+from .factories import make_subject, wipe_study_data
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -99,18 +99,6 @@ def snapshot():
     return subjects, doses, labs
 
 
-def empty_database():
-    Decision.objects.all().delete()
-    Alert.objects.all().delete()
-    LabResult.objects.all().delete()
-    LabDraw.objects.all().delete()
-    Dose.objects.all().delete()
-    Subject.objects.all().delete()
-    Site.objects.all().delete()
-    Arm.objects.all().delete()
-    Study.objects.all().delete()
-
-
 def export_xpt(directory):
     call_command(
         "export_sdtm", "--output-dir", str(directory), "--format", "xpt", "--default-country", "GBR"
@@ -121,7 +109,7 @@ def export_xpt(directory):
 def test_sdtm_as_xport_imports_into_an_empty_database_as_the_same_study(study, tmp_path):
     before = snapshot()
     paths = export_xpt(tmp_path)
-    empty_database()
+    wipe_study_data(studies_too=True)
     assert Subject.objects.count() == 0
     call_command("import_cdisc", *reversed(paths))
     assert snapshot() == before

@@ -14,9 +14,10 @@ from django.urls import reverse
 from openpyxl import load_workbook
 
 from monitoring import exports
-from monitoring.models import Alert, Decision, LabDraw, LabResult, SubjectSafetyState
+from monitoring.models import Alert, Decision, LabResult
 from subjects.models import Dose, Site, Subject
 
+from .factories import wipe_study_data
 from .reporting import build_world
 
 pytestmark = pytest.mark.django_db
@@ -60,16 +61,6 @@ def snapshot():
     return subjects, doses, labs
 
 
-def wipe():
-    Decision.objects.all().delete()
-    Alert.objects.all().delete()
-    LabResult.objects.all().delete()
-    LabDraw.objects.all().delete()
-    Dose.objects.all().delete()
-    SubjectSafetyState.objects.all().delete()
-    Subject.objects.all().delete()
-
-
 def test_exported_subjects_doses_and_labs_reimport_to_the_same_data(world, tmp_path):
     # A result entered in SI units with a reported ULN, to round-trip units and ULNs too.
     from monitoring import services
@@ -89,7 +80,7 @@ def test_exported_subjects_doses_and_labs_reimport_to_the_same_data(world, tmp_p
     first = tmp_path / "first"
     exports.export_study(first, formats=("csv",))
 
-    wipe()
+    wipe_study_data()
     assert snapshot() == ([], [], [])
     call_command(
         "import_csv",
