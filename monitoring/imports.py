@@ -171,7 +171,7 @@ def default_study() -> Study:
 
 def import_subjects(path, study=None) -> Summary:
     study = study or default_study()
-    arms = {arm.code: arm for arm in Arm.objects.filter(study=study)}
+    arms = {arm.code.lower(): arm for arm in Arm.objects.filter(study=study)}
     summary = Summary(path)
     parsed = {}
     for line, row in read_rows(path, SUBJECT_COLUMNS):
@@ -181,7 +181,7 @@ def import_subjects(path, study=None) -> Summary:
         sex = cell(path, line, row, "sex", parse_sex)
         birth_date = cell(path, line, row, "birth_date", parse_date)
         arm_code = cell(path, line, row, "arm", required_text)
-        if arm_code not in arms:
+        if arm_code.lower() not in arms:
             raise BadRow(
                 path, line, "arm", f"{arm_code!r} is not an arm of {study} (use {', '.join(arms)})"
             )
@@ -191,7 +191,7 @@ def import_subjects(path, study=None) -> Summary:
             site=site,
             sex=sex,
             birth_date=birth_date,
-            arm=arms[arm_code],
+            arm=arms[arm_code.lower()],
             enrolled_on=enrolled_on,
             active_liver_disease=liver,
         )

@@ -190,3 +190,10 @@ def test_check_labs_lists_every_bad_row_and_writes_nothing(tmp_path, subjects_fi
     assert (rows, draws) == (6, 3)
     assert [(b.line, b.field) for b in bad] == [(6, "subject_id"), (7, "value")]
     assert LabResult.objects.count() == 0
+
+
+def test_arm_codes_are_matched_whatever_their_case(tmp_path):
+    call_command(
+        "import_csv", subjects=write(tmp_path, "s.csv", SUBJECTS.replace("reduced", "Reduced"))
+    )
+    assert Subject.objects.get(subject_id="S-002").arm.code == "reduced"
