@@ -300,19 +300,31 @@ def main():
         call_command("import_csv", subjects=str(subjects_csv), doses=str(doses_csv), verbosity=0)
         wait_evaluated()
 
-        # Bulk import: a labs file of `rows` rows, evaluation (by the worker) included,
-        # against PostgreSQL COPY of the same rows into a table of the same shape.
+        # Bulk import: a labs file of `rows` rows, evaluation (by the worker) included, against
+        # PostgreSQL COPY of the same file: into an unlogged, unindexed temporary table (bytes
+        # in), and into a logged table with the rows' natural key as a unique index (the least
+        # it takes to keep the rows durably and find them again).
+        columns = (
+            "subject_id text, collected_at timestamptz, test text, value numeric, unit text, "
+            "uln numeric"
+        )
         with connection.cursor() as cursor:
-            cursor.execute(
-                "CREATE TEMP TABLE copy_limit (subject_id text, collected_at timestamptz, "
-                "test text, value numeric, unit text, uln numeric)"
-            )
-        t0 = time.perf_counter()
-        with connection.connection.cursor() as raw, open(labs[0], "rb") as f:
-            with raw.copy("COPY copy_limit FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
-                while chunk := f.read(1 << 16):
-                    copy.write(chunk)
-        copy_s = time.perf_counter() - t0
+            cursor.execute(f"CREATE TEMP TABLE copy_bytes ({columns})")
+            cursor.execute(f"DROP TABLE IF EXISTS copy_kept; CREATE TABLE copy_kept ({columns})")
+            cursor.execute("CREATE UNIQUE INDEX ON copy_kept (subject_id, collected_at, test)")
+
+        def copy_into(table):
+            t0 = time.perf_counter()
+            with connection.connection.cursor() as raw, open(labs[0], "rb") as f:
+                sql = f"COPY {table} FROM STDIN WITH (FORMAT csv, HEADER true)"
+                with raw.copy(sql) as copy:
+                    while chunk := f.read(1 << 16):
+                        copy.write(chunk)
+            return time.perf_counter() - t0
+
+        copy_bytes_s, copy_kept_s = copy_into("copy_bytes"), copy_into("copy_kept")
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE copy_kept")
         t0 = time.perf_counter()
         with open(os.devnull, "w") as quiet:
             call_command("import_csv", labs=str(labs[0]), stdout=quiet)
@@ -322,8 +334,10 @@ def main():
             "rows": rows,
             "subjects": size["subjects"],
             "seconds": round(import_s, 2),
-            "copy_seconds": round(copy_s, 3),
-            "ratio_to_copy": round(import_s / copy_s, 1),
+            "copy_seconds": round(copy_bytes_s, 3),
+            "ratio_to_copy": round(import_s / copy_bytes_s, 1),
+            "copy_kept_seconds": round(copy_kept_s, 3),
+            "ratio_to_copy_kept": round(import_s / copy_kept_s, 1),
             "target": "<= 60 s; ratio <= 10",
         }
 
@@ -492,7 +506,11 @@ def print_table(figures):
             "{p50_ms} / {p95_ms} ms (x{ratio_p50_to_limit} limit)",
             "entry_to_alert",
         ),
-        ("bulk import", "{rows} rows in {seconds} s (x{ratio_to_copy} COPY)", "bulk_import"),
+        (
+            "bulk import",
+            "{rows} rows in {seconds} s (x{ratio_to_copy} COPY, x{ratio_to_copy_kept} keyed COPY)",
+            "bulk_import",
+        ),
         (
             "re-evaluation",
             "{subjects_per_second} subjects/s ({draws_per_subject} draws each)",
