@@ -15,6 +15,23 @@ ANALYTE_LABELS = {"LDLC": "LDL-C", "APOB": "ApoB"}
 POSITIVE = Decimal("0.000001")
 
 
+def positive_decimal(what, **kwargs):
+    """A lab value or ULN field: a positive number, stored to 12 decimals like LabResult."""
+    return forms.DecimalField(
+        max_digits=24,
+        decimal_places=12,
+        min_value=POSITIVE,
+        error_messages={"min_value": f"The {what} must be a positive number."},
+        widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
+        **kwargs,
+    )
+
+
+def add_entry_error(form, error):
+    """Show a service's EntryError next to its field (or above the form when it has none)."""
+    form.add_error(error.field if error.field in form.fields else None, error.message)
+
+
 def unit_choices(analyte):
     return [(u, units.unit_label(u)) for u in units.ANALYTES[analyte].units]
 
@@ -41,27 +58,13 @@ class DrawForm(forms.Form):
             resolved = units.resolve_uln(
                 analyte, spec.canonical_unit, None, subject.sex, subject.birth_date, today, ranges
             )
-            value = forms.DecimalField(
-                label=f"{ANALYTE_LABELS.get(analyte, analyte)} value",
-                required=False,
-                max_digits=24,
-                decimal_places=12,
-                min_value=POSITIVE,
-                error_messages={"min_value": "The value must be a positive number."},
-                widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
+            value = positive_decimal(
+                "value", label=f"{ANALYTE_LABELS.get(analyte, analyte)} value", required=False
             )
             unit = forms.ChoiceField(
                 label=f"{analyte} unit", choices=unit_choices(analyte), initial=spec.canonical_unit
             )
-            uln = forms.DecimalField(
-                label=f"{analyte} ULN",
-                required=False,
-                max_digits=24,
-                decimal_places=12,
-                min_value=POSITIVE,
-                error_messages={"min_value": "The ULN must be a positive number."},
-                widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
-            )
+            uln = positive_decimal("ULN", label=f"{analyte} ULN", required=False)
             if resolved is not None:
                 reference = (
                     f"{units.format_number(resolved.value)} {spec.canonical_unit}"
@@ -144,22 +147,12 @@ class DrawForm(forms.Form):
 
 
 class CorrectionForm(forms.Form):
-    value = forms.DecimalField(
-        max_digits=24,
-        decimal_places=12,
-        min_value=POSITIVE,
-        error_messages={"min_value": "The value must be a positive number."},
-        widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
-    )
+    value = positive_decimal("value")
     unit = forms.ChoiceField()
-    reported_uln = forms.DecimalField(
+    reported_uln = positive_decimal(
+        "ULN",
         label="ULN (as reported by the lab)",
         required=False,
-        max_digits=24,
-        decimal_places=12,
-        min_value=POSITIVE,
-        error_messages={"min_value": "The ULN must be a positive number."},
-        widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
         help_text="Empty: the reference range, else the adult default.",
     )
     reason = forms.CharField(

@@ -17,7 +17,14 @@ from subjects.services import DoseRefused
 
 from . import charts, ctcae, review, rules, selectors, services, units
 from .filters import AlertFilter, SubjectFilter
-from .forms import DRAW_ANALYTES, CorrectionForm, DecisionForm, DrawForm, OverrideForm
+from .forms import (
+    DRAW_ANALYTES,
+    CorrectionForm,
+    DecisionForm,
+    DrawForm,
+    OverrideForm,
+    add_entry_error,
+)
 from .models import Alert, LabDraw, LabResult
 from .tables import AlertTable, SubjectTable, export_response
 
@@ -124,7 +131,7 @@ def draw_new(request, pk):
                 user=request.user,
             )
         except services.EntryError as error:
-            form.add_error(error.field if error.field in form.fields else None, error.message)
+            add_entry_error(form, error)
         else:
             messages.success(
                 request,
@@ -182,7 +189,7 @@ def result_correct(request, pk):
                 user=request.user,
             )
         except services.EntryError as error:
-            form.add_error(error.field if error.field in form.fields else None, error.message)
+            add_entry_error(form, error)
         else:
             messages.success(
                 request, f"{result.analyte} corrected. The subject is being re-evaluated."
@@ -295,7 +302,7 @@ def alert_detail(request, pk):
                 form.cleaned_data["password"],
             )
         except review.DecisionError as error:
-            form.add_error(error.field if error.field in form.fields else None, error.message)
+            add_entry_error(form, error)
         else:
             messages.success(request, f"Decision signed: {decision.get_action_display()}.")
             return redirect("alert", pk=alert.pk)
