@@ -17,6 +17,15 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
+def use_broker(url):
+    """Point the project's Celery app at another broker, dropping its pooled connections."""
+    from config.celery import app
+
+    app.conf.broker_url = url
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
 def spare_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -17,7 +17,14 @@ from monitoring.models import Alert, LabDraw, LabResult, SubjectSafetyState
 from subjects.models import Subject
 
 from .factories import make_subject, results
-from .processes import RedisServer, app_environment, process, wait_until, worker_args
+from .processes import (
+    RedisServer,
+    app_environment,
+    process,
+    use_broker,
+    wait_until,
+    worker_args,
+)
 
 pytestmark = [
     pytest.mark.worker,
@@ -25,12 +32,6 @@ pytestmark = [
 ]
 
 AT = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
-
-
-def use_broker(url):
-    celery_app.conf.broker_url = url
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
 
 
 @pytest.fixture

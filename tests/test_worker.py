@@ -1,6 +1,5 @@
 """Evaluation through the real stack: Redis broker, a Celery worker, PostgreSQL."""
 
-import socket
 from datetime import UTC, datetime
 
 import pytest
@@ -10,7 +9,7 @@ from monitoring import services, tasks
 from monitoring.models import Alert, LabDraw, SubjectSafetyState
 
 from .factories import make_subject, results
-from .processes import wait_until
+from .processes import spare_port, use_broker, wait_until
 
 pytestmark = [
     pytest.mark.worker,
@@ -20,23 +19,13 @@ pytestmark = [
 DRAW_AT = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
 
-def reset_broker_connections():
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-
-
 @pytest.fixture
 def unreachable_broker():
     """Point the app at a port where no broker listens, as when Redis is down."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     previous = celery_app.conf.broker_url
-    celery_app.conf.broker_url = f"redis://127.0.0.1:{port}/0"
-    reset_broker_connections()
+    use_broker(f"redis://127.0.0.1:{spare_port()}/0")
     yield
-    celery_app.conf.broker_url = previous
-    reset_broker_connections()
+    use_broker(previous)
 
 
 def test_draw_at_three_and_a_half_times_uln_opens_withhold_dose_through_the_worker(
@@ -70,13 +59,12 @@ def test_entry_is_saved_when_the_broker_is_down_and_the_sweep_evaluates_it_later
 
 def test_sweep_through_the_worker_catches_up_after_the_broker_returns(celery_worker_thread):
     subject = make_subject()
-    celery_app.conf.broker_url, good = "redis://127.0.0.1:1/0", celery_app.conf.broker_url
-    reset_broker_connections()
+    good = celery_app.conf.broker_url
+    use_broker(f"redis://127.0.0.1:{spare_port()}/0")
     try:
         services.record_draw(subject, DRAW_AT, results(ALT=150, AST=30))
     finally:
-        celery_app.conf.broker_url = good
-        reset_broker_connections()
+        use_broker(good)
     assert SubjectSafetyState.objects.get(subject=subject).pending
     tasks.sweep_unevaluated.delay()
     assert wait_until(lambda: Alert.objects.filter(subject=subject, kind="withhold_dose").exists())
