@@ -14,12 +14,13 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
 from subjects.models import Arm, Dose, Site, Study, Subject
 
 from . import services, units
-from .bulk import insert_with_history
+from .bulk import insert_rows, insert_with_history
 from .models import LabDraw, LabResult
 
 CHANGE_REASON = "import"
@@ -30,6 +31,16 @@ PLACES = Decimal(10) ** -12
 SUBJECT_COLUMNS = ("subject_id", "site", "sex", "birth_date", "arm", "enrolled_on")
 DOSE_COLUMNS = ("subject_id", "administered_at", "dose_mg")
 LAB_COLUMNS = ("subject_id", "collected_at", "test", "value", "unit", "uln")
+# The order in which write_labs gives new rows to insert_rows.
+DRAW_FIELDS = (
+    "subject_id",
+    "collected_at",
+    "lab_name",
+    "symptoms_of_liver_injury",
+    "entered_by_id",
+    "entered_at",
+)
+RESULT_FIELDS = ("draw_id", "analyte", "value", "reported_uln", *units.Measurement._fields)
 
 
 class BadRow(Exception):
@@ -322,29 +333,40 @@ def import_labs(path, study=None) -> Summary:
 
 
 def write_labs(draws, summary):
+    """Create or update draws and results from parse_labs' output. Call inside a transaction.
+
+    New draws and results are written as plain rows (no model instances: a central lab's
+    transfer holds hundreds of thousands); changed ones are updated with their history.
+    """
     pks = {pk for pk, _ in draws}
-    subjects = Subject.objects.in_bulk(pks)
+    subjects = {
+        pk: (sex, birth_date)
+        for pk, sex, birth_date in Subject.objects.filter(pk__in=pks).values_list(
+            "pk", "sex", "birth_date"
+        )
+    }
     existing_draws = {
         (d.subject_id, d.collected_at): d for d in LabDraw.objects.filter(subject_id__in=pks)
     }
-    old_draw_ids = [d.pk for d in existing_draws.values()]
+    draw_pks = {key: draw.pk for key, draw in existing_draws.items()}
+    now = timezone.now()
     new_draws, changed_draws = [], []
-    for (subject_pk, collected_at), draw_data in draws.items():
-        draw = existing_draws.get((subject_pk, collected_at))
+    for key, draw_data in draws.items():
+        draw = existing_draws.get(key)
         symptoms = draw_data["symptoms"]
         if draw is None:
-            draw = LabDraw(
-                subject_id=subject_pk,
-                collected_at=collected_at,
-                symptoms_of_liver_injury=bool(symptoms),
-            )
-            new_draws.append(draw)
-            existing_draws[(subject_pk, collected_at)] = draw
+            new_draws.append(key)
         elif symptoms is not None and draw.symptoms_of_liver_injury != symptoms:
             draw.symptoms_of_liver_injury = symptoms
             changed_draws.append(draw)
-            summary.subjects.add(subject_pk)
-    insert_with_history(new_draws, LabDraw, change_reason=CHANGE_REASON)
+            summary.subjects.add(key[0])
+    created = insert_rows(
+        LabDraw,
+        DRAW_FIELDS,
+        [(*key, "", bool(draws[key]["symptoms"]), None, now) for key in new_draws],
+        change_reason=CHANGE_REASON,
+    )
+    draw_pks.update(zip(new_draws, created, strict=True))
     if changed_draws:
         bulk_update_with_history(
             changed_draws,
@@ -354,6 +376,7 @@ def write_labs(draws, summary):
             default_change_reason=CHANGE_REASON,
         )
 
+    old_draw_ids = [d.pk for d in existing_draws.values()]
     stored = {}
     for start in range(0, len(old_draw_ids), 5000):
         for result in LabResult.objects.filter(draw_id__in=old_draw_ids[start : start + 5000]):
@@ -361,23 +384,30 @@ def write_labs(draws, summary):
     ranges = services.reference_ranges()
     to_create, to_update = [], []
     for (subject_pk, collected_at), draw_data in draws.items():
-        draw = existing_draws[(subject_pk, collected_at)]
-        subject = subjects[subject_pk]
+        draw_pk = draw_pks[(subject_pk, collected_at)]
+        sex, birth_date = subjects[subject_pk]
+        collected_on = collected_at.date()
         for analyte, (_, (value, unit, uln)) in draw_data["results"].items():
-            result = stored.get((draw.pk, analyte))
-            if result is None:
-                result = LabResult(
-                    draw=draw, analyte=analyte, value=value, unit=unit, reported_uln=uln
-                )
-                to_create.append(services.fill_result(result, subject, collected_at, ranges))
-                summary.subjects.add(subject_pk)
-            elif (result.value, result.unit, result.reported_uln) != (value, unit, uln):
-                result.value, result.unit, result.reported_uln = value, unit, uln
-                to_update.append(services.fill_result(result, subject, collected_at, ranges))
-                summary.subjects.add(subject_pk)
-            else:
+            result = stored.get((draw_pk, analyte))
+            if result is not None and (result.value, result.unit, result.reported_uln) == (
+                value,
+                unit,
+                uln,
+            ):
                 summary.unchanged += 1
-    insert_with_history(to_create, LabResult, change_reason=CHANGE_REASON)
+                continue
+            measured = units.measure(
+                analyte, value, unit, uln, sex, birth_date, collected_on, ranges
+            )
+            summary.subjects.add(subject_pk)
+            if result is None:
+                to_create.append((draw_pk, analyte, value, uln, *measured))
+                continue
+            result.value, result.reported_uln = value, uln
+            for name, stored_value in measured._asdict().items():
+                setattr(result, name, stored_value)
+            to_update.append(result)
+    insert_rows(LabResult, RESULT_FIELDS, to_create, change_reason=CHANGE_REASON)
     if to_update:
         bulk_update_with_history(
             to_update,

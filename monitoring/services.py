@@ -5,6 +5,7 @@ entry never fails because the broker is down (the sweep catches up)."""
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from django.conf import settings
 from django.db import transaction
@@ -93,10 +94,9 @@ def reference_ranges():
 
 def fill_result(result: LabResult, subject: Subject, collected_at, ranges) -> LabResult:
     """Set the canonical value, ULN and ×ULN of a result from its value, unit and reported ULN."""
-    result.unit = units.normalise_unit(result.analyte, result.unit)
-    exact = units.to_canonical(result.analyte, result.value, result.unit)
-    resolved = units.resolve_uln(
+    measured = units.measure(
         result.analyte,
+        result.value,
         result.unit,
         result.reported_uln,
         subject.sex,
@@ -104,15 +104,11 @@ def fill_result(result: LabResult, subject: Subject, collected_at, ranges) -> La
         collected_at.date(),
         ranges,
     )
-    result.value_canonical = units.as_decimal(exact, 12)
-    if resolved is None:
-        result.uln = None
-        result.uln_source = ""
-        result.uln_multiple = None
-    else:
-        result.uln = units.as_decimal(resolved.value, 12)
-        result.uln_source = resolved.source
-        result.uln_multiple = units.as_decimal(exact / resolved.value, 6)
+    result.unit = measured.unit
+    result.value_canonical = measured.value_canonical
+    result.uln = measured.uln
+    result.uln_source = measured.uln_source
+    result.uln_multiple = measured.uln_multiple
     return result
 
 
@@ -227,7 +223,14 @@ def history_of(subject, draws, doses, results_by_draw=None) -> rules.History:
     )
 
 
+@lru_cache(maxsize=8192)
 def result_for_rules(analyte, value, unit, reported_uln, uln) -> rules.Result:
+    """A stored result as the rules see it: exact canonical value and ULN.
+
+    Kept for the next identical result (a Result is immutable): liver enzymes come as a few
+    hundred distinct whole numbers against a few ULNs, and the exact arithmetic is most of the
+    cost of loading a history.
+    """
     return rules.Result(
         analyte=analyte,
         value=units.to_canonical(analyte, value, unit),
@@ -255,25 +258,36 @@ def evaluate_subjects(subject_pks, as_of=None):
 
 def _histories(pks):
     """Histories of these subjects for the rules, read as plain rows (no model instances)."""
-    results = {}
-    for draw_id, *fields in LabResult.objects.filter(draw__subject_id__in=pks).values_list(
-        "draw_id", "analyte", "value", "unit", "reported_uln", "uln"
+    draws, results, doses = {}, {}, {}
+    for pk, subject_pk, collected_at, symptoms in (
+        LabDraw.objects.filter(subject_id__in=pks)
+        .order_by()
+        .values_list("pk", "subject_id", "collected_at", "symptoms_of_liver_injury")
     ):
-        results.setdefault(draw_id, []).append(result_for_rules(*fields))
-    draws, doses = {}, {}
-    for pk, subject_pk, collected_at, symptoms in LabDraw.objects.filter(
-        subject_id__in=pks
-    ).values_list("pk", "subject_id", "collected_at", "symptoms_of_liver_injury"):
-        draws.setdefault(subject_pk, []).append(
-            rules.Draw(pk, collected_at, tuple(results.get(pk, ())), symptoms)
-        )
-    for pk, subject_pk, administered_at, dose_mg in Dose.objects.filter(
-        subject_id__in=pks
-    ).values_list("pk", "subject_id", "administered_at", "dose_mg"):
+        draws.setdefault(subject_pk, []).append((pk, collected_at, symptoms))
+        results[pk] = []
+    # By draw, not by a join on the subject: the planner then reads the results of these draws
+    # through their index instead of scanning every result of the study.
+    draw_pks = list(results)
+    for start in range(0, len(draw_pks), 10_000):
+        for draw_id, *fields in (
+            LabResult.objects.filter(draw_id__in=draw_pks[start : start + 10_000])
+            .order_by()
+            .values_list("draw_id", "analyte", "value", "unit", "reported_uln", "uln")
+        ):
+            results[draw_id].append(result_for_rules(*fields))
+    for pk, subject_pk, administered_at, dose_mg in (
+        Dose.objects.filter(subject_id__in=pks)
+        .order_by()
+        .values_list("pk", "subject_id", "administered_at", "dose_mg")
+    ):
         doses.setdefault(subject_pk, []).append(rules.Dose(pk, administered_at, dose_mg))
     return {
         pk: rules.History(
-            draws=tuple(draws.get(pk, ())),
+            draws=tuple(
+                rules.Draw(key, collected_at, tuple(results[key]), symptoms)
+                for key, collected_at, symptoms in draws.get(pk, ())
+            ),
             doses=tuple(doses.get(pk, ())),
             active_liver_disease=liver,
             maintenance_days=interval or settings.HEPWATCH_MAINTENANCE_DAYS,
@@ -299,7 +313,7 @@ def _evaluate_chunk(pks, as_of):
     )
     histories = _histories(pks)
     alerts = {}
-    for alert in Alert.objects.filter(subject_id__in=pks):
+    for alert in Alert.objects.filter(subject_id__in=pks).order_by():
         alerts.setdefault(alert.subject_id, []).append(alert)
     discontinued_by_reviewer = set(
         Decision.objects.filter(

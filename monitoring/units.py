@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,11 @@ def normalise_unit(analyte: str, unit: str) -> str:
 
 def to_canonical(analyte: str, value, unit: str) -> Fraction:
     """The exact value in the analyte's canonical unit."""
-    return Fraction(value) * ANALYTES[analyte].units[normalise_unit(analyte, unit)]
+    spec = ANALYTES[analyte]
+    unit = normalise_unit(analyte, unit)
+    if unit == spec.canonical_unit:
+        return Fraction(value)
+    return Fraction(value) * spec.units[unit]
 
 
 def exact_uln(analyte: str, unit: str, reported_uln, stored_uln) -> Fraction | None:
@@ -191,6 +196,42 @@ def resolve_uln(
     if default is None:
         return None
     return ResolvedUln(default, "default")
+
+
+class Measurement(NamedTuple):
+    """What is stored of a result beside what was entered: the value in the canonical unit, the
+    ULN and ×ULN, rounded for storage and display (the rules work from the exact values)."""
+
+    unit: str
+    value_canonical: Decimal
+    uln: Decimal | None
+    uln_source: str
+    uln_multiple: Decimal | None
+
+
+def measure(
+    analyte: str,
+    value,
+    unit: str,
+    reported_uln,
+    sex: str,
+    birth_date: date | None,
+    collected_on: date,
+    ranges=(),
+) -> Measurement:
+    """A result's canonical value, resolved ULN and ×ULN, from what was entered."""
+    unit = normalise_unit(analyte, unit)
+    exact = to_canonical(analyte, value, unit)
+    resolved = resolve_uln(analyte, unit, reported_uln, sex, birth_date, collected_on, ranges)
+    if resolved is None:
+        return Measurement(unit, as_decimal(exact, 12), None, "", None)
+    return Measurement(
+        unit,
+        as_decimal(exact, 12),
+        as_decimal(resolved.value, 12),
+        resolved.source,
+        as_decimal(exact / resolved.value, 6),
+    )
 
 
 def as_decimal(value: Fraction, places: int = 6) -> Decimal:

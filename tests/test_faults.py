@@ -181,10 +181,10 @@ def test_database_connection_dropping_during_an_import_writes_nothing_and_a_reru
         "S-001,2026-01-04T08:00:00,ALT,30,U/L,\n"
         "S-001,2026-01-12T08:00:00,ALT,150,U/L,\n"
     )
-    real_insert = imports.insert_with_history
+    real_insert = imports.insert_rows
     calls = []
 
-    def drop_connection_on_second_insert(objs, model, *args, **kwargs):
+    def drop_connection_on_second_insert(model, *args, **kwargs):
         calls.append(model)
         if len(calls) == 2:  # draws are written, results are next: the connection drops
             pid = connection.connection.info.backend_pid
@@ -192,9 +192,9 @@ def test_database_connection_dropping_during_an_import_writes_nothing_and_a_reru
             with other.cursor() as cursor:
                 cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
             other.close()
-        return real_insert(objs, model, *args, **kwargs)
+        return real_insert(model, *args, **kwargs)
 
-    monkeypatch.setattr(imports, "insert_with_history", drop_connection_on_second_insert)
+    monkeypatch.setattr(imports, "insert_rows", drop_connection_on_second_insert)
     with pytest.raises(SystemExit) as stop:
         call_command("import_csv", labs=str(labs))
     assert stop.value.code == 1
@@ -202,7 +202,7 @@ def test_database_connection_dropping_during_an_import_writes_nothing_and_a_reru
     connection.close()
     assert LabDraw.objects.count() == 0 and LabResult.objects.count() == 0
 
-    monkeypatch.setattr(imports, "insert_with_history", real_insert)
+    monkeypatch.setattr(imports, "insert_rows", real_insert)
     call_command("import_csv", labs=str(labs))
     assert LabResult.objects.count() == 2
     assert LabResult.objects.get(value=Decimal(150)).uln_multiple > 3

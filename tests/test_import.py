@@ -67,6 +67,53 @@ def test_importing_the_same_file_twice_changes_nothing(tmp_path, subjects_file):
     assert LabResult.history.count() == history
 
 
+FIELDS = ("analyte", "value", "unit", "reported_uln", "value_canonical", "uln", "uln_multiple")
+
+
+def creation_records(model, fields):
+    return {
+        (h.id, *(getattr(h, f) for f in fields)): h.history_change_reason
+        for h in model.history.filter(history_type="+")
+    }
+
+
+def test_every_imported_row_has_one_creation_record_holding_its_values(tmp_path, subjects_file):
+    call_command("import_csv", labs=write(tmp_path, "labs.csv", GOOD_LABS))
+    stored = {(r.id, *(getattr(r, f) for f in FIELDS)) for r in LabResult.objects.all()}
+    assert creation_records(LabResult, FIELDS) == dict.fromkeys(stored, "import")
+    assert LabDraw.history.filter(history_type="+").count() == LabDraw.objects.count() == 3
+
+
+def test_rows_keep_their_creation_records_when_another_writer_takes_keys_meanwhile(
+    tmp_path, subjects_file, monkeypatch
+):
+    """A coordinator saves a draw while the import takes its keys: the import's keys are then
+    not one run, and its creation records must still go to its own rows only."""
+    from monitoring import bulk
+
+    real = bulk._take_primary_keys
+    coordinator = {}
+
+    def keys_shared_with_a_coordinator(model, count):
+        keys = real(model, 2 * count)
+        if model is LabDraw:
+            coordinator["draw"] = LabDraw.objects.create(
+                pk=keys[1],
+                subject=Subject.objects.get(subject_id="S-002"),
+                collected_at="2026-02-01T08:00:00Z",
+            )
+        return keys[::2]
+
+    monkeypatch.setattr(bulk, "_take_primary_keys", keys_shared_with_a_coordinator)
+    call_command("import_csv", labs=write(tmp_path, "labs.csv", GOOD_LABS))
+    theirs = coordinator["draw"].history.filter(history_type="+")
+    assert [h.history_change_reason for h in theirs] == [None]
+    stored = {(r.id, *(getattr(r, f) for f in FIELDS)) for r in LabResult.objects.all()}
+    assert creation_records(LabResult, FIELDS) == dict.fromkeys(stored, "import")
+    ours = LabDraw.history.filter(history_type="+", history_change_reason="import")
+    assert ours.count() == 3
+
+
 def test_reimporting_a_changed_value_updates_it_with_reason_import(tmp_path, subjects_file):
     call_command("import_csv", labs=write(tmp_path, "labs.csv", GOOD_LABS))
     changed = GOOD_LABS.replace(
