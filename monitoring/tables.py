@@ -36,7 +36,7 @@ class SubjectTable(tables.Table):
     )
 
     class Meta:
-        template_name = "django_tables2/bootstrap5-responsive.html"
+        template_name = "django_tables2/hepwatch.html"
         attrs = {"class": "table table-hover align-middle"}
         order_by = ("subject_id",)
         per_page = 25
@@ -96,7 +96,7 @@ class AlertTable(tables.Table):
     decision_count = tables.Column(verbose_name="Decisions", attrs={"td": {"class": "text-end"}})
 
     class Meta:
-        template_name = "django_tables2/bootstrap5-responsive.html"
+        template_name = "django_tables2/hepwatch.html"
         attrs = {"class": "table table-hover align-middle alert-queue"}
         per_page = 50
         row_attrs = {

@@ -604,6 +604,17 @@ def test_queue_lists_most_severe_first_then_earliest_due_and_marks_overdue(clien
     assert "MIP-001" in page
 
 
+def test_table_cells_are_escaped_and_keep_their_column_attributes(client, world):
+    make_subject("<b>S-9</b>", site_code="<i>X</i>")
+    client.force_login(world["reviewer"])
+    page = client.get(reverse("subjects") + "?q=S-9").content.decode()
+    assert "<b>S-9</b>" not in page and "&lt;b&gt;S-9&lt;/b&gt;" in page
+    assert "<i>X</i>" not in page and "&lt;i&gt;X&lt;/i&gt;" in page
+    queue = client.get(reverse("alerts")).content.decode()
+    assert '<td class="text-end">' in queue  # the Decisions column's own td attributes
+    assert f'data-alert="{world["alert"].pk}"' in queue  # the row's attributes
+
+
 @pytest.mark.parametrize(
     "query,expected",
     [
