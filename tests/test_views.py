@@ -224,6 +224,8 @@ def test_subject_page_shows_chart_lab_grades_alerts_and_the_dosing_block(client,
     assert "vendor/plotly/plotly.min.js" in page
     assert "withhold_dose" in page
     assert "3.50×" in page and "G2" in page  # 3.5× ULN is CTCAE grade 2
+    row = page[page.index(f'href="{urls(world)["draw"]}"') :].split("</tr>")[0]
+    assert '<td class="text-nowrap cell-high">143.5' in row and "ULN 41 U/L" in row
     assert "Do not dose" in page
     assert "Evaluation pending" not in page
 
