@@ -142,3 +142,44 @@ def test_changing_sex_re_resolves_default_ulns():
     update_subject(subject, reason="sex entered wrongly", sex="F")
     assert draw.results.get().uln == Decimal(33)
     assert Alert.objects.filter(kind="withhold_dose").exists()
+
+
+def test_evaluation_reads_the_same_history_as_the_subject_page():
+    """Evaluation reads plain rows (services._histories); the subject page builds the history
+    from model instances (services.history_of). Both must give the rules the same history."""
+    subject = make_subject()
+    other = make_subject("S-002", sex="F")
+    record_dose(subject, datetime(2026, 1, 20, 9, 0, tzinfo=UTC), Decimal(200))
+    services.record_draw(subject, datetime(2026, 1, 5, 8, 0, tzinfo=UTC), results(ALT=20))
+    services.record_draw(
+        subject,
+        JAN30,
+        [
+            services.ResultEntry("ALT", Decimal("2.25"), "ukat/L", Decimal("0.68")),
+            services.ResultEntry("TBIL", Decimal(41), "umol/L"),
+        ],
+        symptoms=True,
+    )
+    services.record_draw(other, JAN30, results(AST=99))
+    draws = list(subject.draws.order_by("collected_at"))
+    doses = list(subject.doses.order_by("administered_at"))
+    page = services.history_of(subject, draws, doses)
+    bulk = services._histories([subject.pk, other.pk])[subject.pk]
+    assert in_order(bulk) == in_order(page)
+    assert len(bulk.draws) == 2 and len(bulk.draws[1].results) == 2 and len(bulk.doses) == 1
+    assert [d.collected_at.utcoffset() for d in bulk.draws] == [UTC.utcoffset(None)] * 2
+
+
+def in_order(history):
+    """A history with its draws and doses in time order and results by analyte (the rules do
+    not depend on the order; see test_rules_properties)."""
+    from dataclasses import replace
+
+    return replace(
+        history,
+        draws=tuple(
+            replace(d, results=tuple(sorted(d.results, key=lambda r: r.analyte)))
+            for d in sorted(history.draws, key=lambda d: d.collected_at)
+        ),
+        doses=tuple(sorted(history.doses, key=lambda d: d.administered_at)),
+    )
