@@ -1,4 +1,5 @@
 import functools
+from datetime import UTC, datetime
 
 import django_tables2 as tables
 import django_tables2.utils
@@ -18,18 +19,38 @@ django_tables2.utils.signature = functools.lru_cache(maxsize=2048)(django_tables
 SEVERITY_BY_RANK = {rank: severity for severity, rank in rules.SEVERITY_ORDER.items()}
 
 
+class MomentColumn(tables.Column):
+    """A date, or a date-time in UTC, formatted by strftime. django-tables2's DateTimeColumn
+    renders a Django template for every cell: a fifth of the alerts queue's server time."""
+
+    def __init__(self, *args, strftime="%Y-%m-%d %H:%M", **kwargs):
+        self.strftime = strftime
+        super().__init__(*args, **kwargs)
+
+    def render(self, value):
+        if isinstance(value, datetime):
+            value = value.astimezone(UTC)
+        return value.strftime(self.strftime)
+
+    def value(self, value):
+        """Exports keep the whole moment, as DateTimeColumn's do."""
+        if isinstance(value, datetime):
+            return value.astimezone(UTC).isoformat(sep=" ")
+        return self.render(value)
+
+
 class SubjectTable(tables.Table):
     subject_id = tables.Column(verbose_name="Subject", linkify=("subject", [tables.A("pk")]))
     site = tables.Column(accessor="site__code", verbose_name="Site")
     arm = tables.Column(accessor="arm__name", verbose_name="Arm", order_by=("arm__code",))
     sex = tables.Column()
-    enrolled_on = tables.DateColumn(
-        format="Y-m-d", verbose_name="Enrolled", attrs={"td": {"class": "text-nowrap"}}
+    enrolled_on = MomentColumn(
+        strftime="%Y-%m-%d", verbose_name="Enrolled", attrs={"td": {"class": "text-nowrap"}}
     )
     state = tables.Column(accessor="safety__state", verbose_name="Safety state", default="")
     active_alerts = tables.Column(verbose_name="Active alerts", attrs={"td": {"class": "text-end"}})
-    last_draw_at = tables.DateTimeColumn(
-        format="Y-m-d", verbose_name="Last draw", attrs={"td": {"class": "text-nowrap"}}
+    last_draw_at = MomentColumn(
+        strftime="%Y-%m-%d", verbose_name="Last draw", attrs={"td": {"class": "text-nowrap"}}
     )
     last_peak = tables.Column(
         verbose_name="Last ALT/AST", attrs={"td": {"class": "text-end text-nowrap"}}
@@ -90,8 +111,8 @@ class AlertTable(tables.Table):
     )
     site = tables.Column(accessor="subject__site__code", verbose_name="Site")
     kind = tables.Column(verbose_name="Alert", order_by=("rule", "kind"))
-    triggered_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Triggered")
-    due_by = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Due by", default="—")
+    triggered_at = MomentColumn(verbose_name="Triggered")
+    due_by = MomentColumn(verbose_name="Due by", default="—")
     status = tables.Column()
     decision_count = tables.Column(verbose_name="Decisions", attrs={"td": {"class": "text-end"}})
 
@@ -143,8 +164,14 @@ class AlertTable(tables.Table):
             )
         return text
 
+    def value_due_by(self, value):
+        return self.columns["due_by"].column.value(value)
+
     def render_status(self, value, record):
         return status_badge(record.status, value)
+
+    def value_status(self, value):
+        return value
 
 
 def is_overdue(alert):

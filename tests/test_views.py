@@ -1,6 +1,8 @@
 """Every page through Django's test client: who may open it, what it refuses, and that a bad
 form input gives the field's error and saves nothing."""
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -659,6 +661,18 @@ def test_exports_are_csv_and_xlsx(client, world):
     xlsx = client.get(reverse("alerts") + "?export=xlsx")
     assert xlsx["Content-Type"].startswith("application/vnd.openxmlformats")
     assert xlsx.content[:2] == b"PK"
+
+
+def test_alert_export_holds_plain_text_and_whole_moments(client, world):
+    client.force_login(world["monitor"])
+    rows = list(
+        csv.DictReader(io.StringIO(client.get(reverse("alerts") + "?export=csv").content.decode()))
+    )
+    alert = world["alert"]
+    row = next(r for r in rows if r["Alert"] == f"{alert.rule} {alert.kind}")
+    assert row["Status"] == "Open" and row["Severity"] == "high"
+    assert row["Triggered"] == alert.triggered_at.astimezone(UTC).isoformat(sep=" ")
+    assert [v for r in rows for v in r.values() if "<" in v] == []
 
 
 def test_rules_page_is_rendered_from_the_rule_table(client, world):
