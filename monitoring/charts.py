@@ -8,6 +8,7 @@ import json
 from datetime import UTC, timedelta
 
 from . import units
+from .models import LabResult
 
 ALT_COLOUR = "#1f5fa8"
 AST_COLOUR = "#7a4fb0"
@@ -23,8 +24,12 @@ def _f(value):
     return float(value) if value is not None else None
 
 
+ULN_SOURCE_LABELS = {key: label.lower() for key, label in LabResult.ULN_SOURCES}
+
+
 def _hover_rows(timeline, analyte):
     xs, ys, text = [], [], []
+    canonical = units.ANALYTES[analyte].canonical_unit
     for row in timeline.draws:
         r = row.results.get(analyte)
         if r is None or r.multiple is None:
@@ -32,14 +37,13 @@ def _hover_rows(timeline, analyte):
         res = r.result
         xs.append(row.draw.collected_at)
         ys.append(_f(r.multiple))
-        canonical = units.ANALYTES[analyte].canonical_unit
         entered = f"{units.format_number(res.value)} {units.unit_label(res.unit)}"
         if res.unit != canonical:
             entered += f" = {units.format_number(res.exact_value())} {canonical}"
         grade = "" if r.grade is None else f"<br>CTCAE grade {r.grade}"
         text.append(
             f"<b>{analyte}</b> {entered}<br>ULN {units.format_number(res.exact_uln())} {canonical}"
-            f" ({res.get_uln_source_display().lower()})<br>"
+            f" ({ULN_SOURCE_LABELS.get(res.uln_source, res.uln_source)})<br>"
             f"<b>{units.format_multiple(r.multiple)} ULN</b>{grade}<br>"
             f"{row.draw.collected_at:%Y-%m-%d %H:%M} UTC"
         )

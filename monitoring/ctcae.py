@@ -21,12 +21,12 @@ def grade(analyte: str, multiple) -> int | None:
     bounds = GRADES.get(analyte)
     if bounds is None or multiple is None:
         return None
-    multiple = Fraction(multiple)
-    result = 0
-    for value, above in bounds:
+    if not isinstance(multiple, Fraction):
+        multiple = Fraction(multiple)
+    for value, above in reversed(bounds):
         if multiple > above:
-            result = value
-    return result
+            return value
+    return 0
 
 
 def describe_bounds(analyte: str) -> list[tuple[int, str]]:

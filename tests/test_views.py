@@ -3,6 +3,7 @@ form input gives the field's error and saves nothing."""
 
 import csv
 import io
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -228,6 +229,10 @@ def test_subject_page_shows_chart_lab_grades_alerts_and_the_dosing_block(client,
     assert "3.50×" in page and "G2" in page  # 3.5× ULN is CTCAE grade 2
     row = page[page.index(f'href="{urls(world)["draw"]}"') :].split("</tr>")[0]
     assert '<td class="text-nowrap cell-high">143.5' in row and "ULN 41 U/L" in row
+    # The chart's hover text for that point: value, ULN with its source, ×ULN, grade.
+    figure = json.loads(client.get(urls(world)["subject"]).context["liver_chart"])
+    hover = [t for trace in figure["data"] for t in trace.get("hovertext") or ()]
+    assert any("ULN 41 U/L (default)<br><b>3.50× ULN</b><br>CTCAE grade 2" in t for t in hover)
     assert "Do not dose" in page
     assert "Evaluation pending" not in page
 
