@@ -3,6 +3,7 @@ here and nowhere else."""
 
 import html
 from datetime import UTC
+from functools import lru_cache
 
 from django import template
 from django.templatetags.l10n import localize, unlocalize
@@ -181,26 +182,38 @@ def lab_cell(row, analyte):
     high = r.multiple is not None and r.multiple >= 3 and analyte in units.PEAK_ANALYTES
     parts = [
         '<td class="text-nowrap cell-high">' if high else '<td class="text-nowrap">',
-        html.escape(units.format_number(result.value)),
-        ' <span class="text-body-secondary small">',
-        html.escape(units.unit_label(result.unit)),
-        "</span>",
+        _value_html(result.value, result.unit),
     ]
     if r.multiple is not None:
         parts += [
             '<div class="small">',
             html.escape(units.format_multiple(r.multiple)),
-            ' <span class="text-body-secondary">ULN ',
-            html.escape(units.format_number(result.exact_uln())),
-            " ",
-            html.escape(result.canonical_unit),
-            "</span>",
+            _uln_html(result.analyte, result.unit, result.reported_uln, result.uln),
         ]
         if r.grade:
             parts.append(f' <span class="grade grade-{int(r.grade)}">G{int(r.grade)}</span>')
         parts.append("</div>")
     parts.append("</td>")
     return mark_safe("".join(parts))
+
+
+# A subject's values and ULNs repeat from draw to draw: their text is kept, not redone.
+@lru_cache(maxsize=4096)
+def _value_html(value, unit):
+    return (
+        f"{html.escape(units.format_number(value))} "
+        f'<span class="text-body-secondary small">{html.escape(units.unit_label(unit))}</span>'
+    )
+
+
+@lru_cache(maxsize=1024)
+def _uln_html(analyte, unit, reported_uln, uln):
+    exact = units.exact_uln(analyte, unit, reported_uln, uln)
+    canonical = units.ANALYTES[analyte].canonical_unit
+    return (
+        f' <span class="text-body-secondary">ULN {html.escape(units.format_number(exact))} '
+        f"{html.escape(canonical)}</span>"
+    )
 
 
 EMPTY_CELL = mark_safe('<td class="text-nowrap"><span class="text-body-tertiary">—</span></td>')
