@@ -389,11 +389,8 @@ def write_labs(draws, summary):
         collected_on = collected_at.date()
         for analyte, (_, (value, unit, uln)) in draw_data["results"].items():
             result = stored.get((draw_pk, analyte))
-            if result is not None and (result.value, result.unit, result.reported_uln) == (
-                value,
-                unit,
-                uln,
-            ):
+            entered = (value, unit, uln)
+            if result is not None and (result.value, result.unit, result.reported_uln) == entered:
                 summary.unchanged += 1
                 continue
             measured = units.measure(
