@@ -44,7 +44,8 @@ def insert_rows(model, fields, rows, *, change_reason, user=None):
         return [obj.pk for obj in objs]
     opts = model._meta
     pks = _take_primary_keys(model, len(rows))
-    columns = [opts.pk.column] + [opts.get_field(_field_name(model, f)).column for f in fields]
+    column = _columns(opts)
+    columns = [opts.pk.column] + [column[f] for f in fields]
     _copy(opts.db_table, columns, ([pk, *row] for pk, row in zip(pks, rows, strict=True)))
     _copy_history(model, pks, change_reason, user)
     if len(rows) >= ANALYZE_AFTER:
@@ -55,11 +56,9 @@ def insert_rows(model, fields, rows, *, change_reason, user=None):
     return pks
 
 
-def _field_name(model, attname):
-    for field in model._meta.concrete_fields:
-        if field.attname == attname:
-            return field.name
-    raise ValueError(f"{model.__name__} has no field {attname!r}")
+def _columns(opts):
+    """{attname: column} of a model's concrete fields."""
+    return {f.attname: f.column for f in opts.concrete_fields}
 
 
 def _set_auto_now_add(objs, model):
@@ -96,7 +95,8 @@ def _copy_history(model, pks, change_reason, user):
     copied = [f.column for f in history.concrete_fields if f.attname not in {"history_id", *fixed}]
     quote = connection.ops.quote_name
     names = ", ".join(quote(c) for c in copied)
-    fixed_names = ", ".join(quote(history.get_field(f.removesuffix("_id")).column) for f in fixed)
+    column = _columns(history)
+    fixed_names = ", ".join(quote(column[f]) for f in fixed)
     pk = quote(opts.pk.column)
     if max(pks) - min(pks) + 1 == len(pks):
         # Contiguous keys (no other writer took one meanwhile): the range holds exactly these

@@ -401,9 +401,7 @@ def write_labs(draws, summary):
                 to_create.append((draw_pk, analyte, value, uln, *measured))
                 continue
             result.value, result.reported_uln = value, uln
-            for name, stored_value in measured._asdict().items():
-                setattr(result, name, stored_value)
-            to_update.append(result)
+            to_update.append(services.store_measurement(result, measured))
     insert_rows(LabResult, RESULT_FIELDS, to_create, change_reason=CHANGE_REASON)
     if to_update:
         bulk_update_with_history(

@@ -106,11 +106,13 @@ def fill_result(result: LabResult, subject: Subject, collected_at, ranges) -> La
         collected_at.date(),
         ranges,
     )
-    result.unit = measured.unit
-    result.value_canonical = measured.value_canonical
-    result.uln = measured.uln
-    result.uln_source = measured.uln_source
-    result.uln_multiple = measured.uln_multiple
+    return store_measurement(result, measured)
+
+
+def store_measurement(result: LabResult, measured: units.Measurement) -> LabResult:
+    """Set a result's normalised unit, canonical value, ULN and ×ULN from `measured`."""
+    for name, value in measured._asdict().items():
+        setattr(result, name, value)
     return result
 
 
