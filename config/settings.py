@@ -178,6 +178,9 @@ CELERY_BEAT_SCHEDULE = {
 HEPWATCH_MAINTENANCE_DAYS = int(os.environ.get("HEPWATCH_MAINTENANCE_DAYS", "30"))
 # Code of the study that imports and new subjects go to.
 HEPWATCH_DEFAULT_STUDY = os.environ.get("HEPWATCH_DEFAULT_STUDY", "MIPO-01")
+# Where reviewers reach the app: e-mails link to it absolutely (a mail client has no "current
+# site" to resolve a relative link against).
+HEPWATCH_BASE_URL = os.environ.get("HEPWATCH_BASE_URL", "http://127.0.0.1:8000")
 
 LOGGING = {
     "version": 1,

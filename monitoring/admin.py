@@ -37,19 +37,16 @@ class LabResultAdmin(ClinicalRecordAdmin):
 
 @admin.register(SubjectSafetyState)
 class SubjectSafetyStateAdmin(ReadOnlyAdmin, admin.ModelAdmin):
-    list_display = ["subject", "state", "data_version", "evaluated_version", "evaluated_at"]
+    list_display = [
+        "subject",
+        "state",
+        "regimen",
+        "data_version",
+        "evaluated_version",
+        "evaluated_at",
+    ]
     list_filter = ["state"]
     search_fields = ["subject__subject_id"]
-
-
-class DecisionInline(admin.TabularInline):
-    model = Decision
-    extra = 0
-    readonly_fields = ["reviewer", "action", "reason", "signed_at", "signature_meaning"]
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Alert)
@@ -58,11 +55,10 @@ class AlertAdmin(ClinicalRecordAdmin):
     list_filter = ["severity", "status", "kind", "subject__site"]
     search_fields = ["subject__subject_id", "explanation"]
     date_hierarchy = "triggered_at"
-    inlines = [DecisionInline]
 
 
 @admin.register(Decision)
 class DecisionAdmin(ClinicalRecordAdmin):
-    list_display = ["alert", "action", "reviewer", "signed_at"]
-    list_filter = ["action"]
-    readonly_fields = ["alert", "reviewer", "action", "reason", "signed_at", "signature_meaning"]
+    list_display = ["subject", "action", "regimen", "reviewer", "signed_at", "transcribed"]
+    list_filter = ["action", "transcribed"]
+    search_fields = ["subject__subject_id", "reason"]

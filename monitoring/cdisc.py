@@ -56,7 +56,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from subjects.models import Arm, Study, Subject
+from subjects.models import Arm, Regimen, Study, Subject
 
 from . import imports, units, xpt
 from .imports import BadRow
@@ -517,12 +517,17 @@ def ensure_arms(study, specs, summary):
         arm = by_code.get(spec.code.upper()) or by_name.get(spec.name.upper())
         if arm is None:
             dose, per_week = regimen_from_name(spec.name)
-            arm = Arm.objects.create(
+            starting, _ = Regimen.objects.get_or_create(
                 study=study,
                 code=spec.code[:40],
-                name=spec.name[:200],
-                dose_mg=dose if dose is not None else 0,
-                administrations_per_week=per_week if per_week is not None else 0,
+                defaults={
+                    "name": spec.name[:200],
+                    "dose_mg": dose,
+                    "administrations_per_week": per_week if per_week is not None else 0,
+                },
+            )
+            arm = Arm.objects.create(
+                study=study, code=spec.code[:40], name=spec.name[:200], regimen=starting
             )
             by_code[arm.code.upper()] = by_name[arm.name.upper()] = arm
             summary.notes.append(f"arm {arm.code} ({arm.name}) created: {regimen(arm)}")
@@ -533,8 +538,12 @@ def ensure_arms(study, specs, summary):
 def regimen(arm) -> str:
     """An arm's regimen, and where each part came from."""
     dose, per_week = regimen_from_name(arm.name)
-    mg = f"{units.format_number(arm.dose_mg)} mg" + (" (its name)" if dose is not None else "")
-    often = f"{arm.administrations_per_week} a week"
+    starting = arm.regimen
+    mg = (
+        "dose varies" if starting.dose_mg is None else f"{units.format_number(starting.dose_mg)} mg"
+    )
+    mg += " (its name)" if dose is not None else ""
+    often = f"{starting.administrations_per_week} a week"
     often += " (its name)" if per_week is not None else ""
     if (
         arm.pk
@@ -753,24 +762,33 @@ def import_exposure(data: Dataset, study_code=None) -> CdiscSummary:
 
 
 def update_arm_regimens(regimens, summary):
-    """Give arms whose name does not state their dose or frequency the most frequent ones of
-    their subjects' administrations."""
+    """Give the starting regimens of arms whose name does not state their dose or frequency
+    what their subjects' administrations say: the dose when it never varies (a regimen whose
+    dose varies in the data has no dose), and the most frequent frequency."""
     by_arm = defaultdict(Counter)
     arm_of_subject = dict(Subject.objects.filter(pk__in=list(regimens)).values_list("pk", "arm_id"))
     for subject_pk, counts in regimens.items():
         by_arm[arm_of_subject[subject_pk]].update(counts)
-    for arm in Arm.objects.filter(pk__in=list(by_arm)):
+    for arm in Arm.objects.filter(pk__in=list(by_arm)).select_related("regimen"):
         named_dose, named_per_week = regimen_from_name(arm.name)
-        (dose, per_week), _ = by_arm[arm.pk].most_common(1)[0]
+        counts = by_arm[arm.pk]
+        doses = {dose for dose, _ in counts}
+        dose = doses.pop() if len(doses) == 1 else None
+        frequencies = Counter()
+        for (_, often), n in counts.items():
+            frequencies[often] += n
+        per_week = frequencies.most_common(1)[0][0]
+        starting = arm.regimen
         changes = {}
-        if named_dose is None and arm.dose_mg != dose:
+        if named_dose is None and starting.dose_mg != dose:
             changes["dose_mg"] = dose
-        if named_per_week is None and arm.administrations_per_week != per_week:
+        if named_per_week is None and starting.administrations_per_week != per_week:
             changes["administrations_per_week"] = per_week
         if changes:
-            Arm.objects.filter(pk=arm.pk).update(**changes)
             for key, value in changes.items():
-                setattr(arm, key, value)
+                setattr(starting, key, value)
+            starting._change_reason = "from the study's EX data"
+            starting.save(update_fields=list(changes))
             summary.notes.append(f"arm {arm.code} ({arm.name}) from EX: {regimen(arm)}")
 
 

@@ -50,12 +50,9 @@ def _hover_rows(timeline, analyte):
     return xs, ys, text
 
 
-def _withheld_periods(timeline):
-    """(start, end or None) of each episode, and from the discontinuation on."""
-    periods = [(e.start_at, e.end_at) for e in timeline.assessment.episodes]
-    if timeline.assessment.discontinued_at:
-        periods.append((timeline.assessment.discontinued_at, None))
-    return periods
+def _doses_while_withheld(timeline):
+    """Keys of the doses the rules found given while withheld or after discontinuation (R9)."""
+    return {f.dose_key for f in timeline.assessment.findings if f.kind == "dose_while_withheld"}
 
 
 # The liver chart's three rows share one time axis: ALT/AST ×ULN, doses, bilirubin ×ULN.
@@ -148,20 +145,12 @@ def liver_chart(timeline, *, focus=None, focus_days=42):
     doses = timeline.doses
     if doses:
         top = max(float(d.dose_mg) for d in doses) or 1
-        withheld = _withheld_periods(timeline)
+        withheld = _doses_while_withheld(timeline)
         for inside, name, colour, symbol in (
             (False, "Dose (mg)", DOSE_COLOUR, "diamond"),
             (True, "Dose while withheld", "#b3261e", "x"),
         ):
-            group = [
-                d
-                for d in doses
-                if any(
-                    s < d.administered_at and (e is None or d.administered_at < e)
-                    for s, e in withheld
-                )
-                == inside
-            ]
+            group = [d for d in doses if (d.pk in withheld) == inside]
             if not group:
                 continue
             trace = _scatter(
@@ -172,7 +161,7 @@ def liver_chart(timeline, *, focus=None, focus_days=42):
                 [
                     f"<b>Dose {units.format_number(d.dose_mg)} mg</b><br>"
                     f"{d.administered_at:%Y-%m-%d %H:%M} UTC"
-                    + (f"<br>Override: {d.override_reason}" if d.override_reason else "")
+                    + (f"<br>{d.given_despite}" if d.given_despite else "")
                     for d in group
                 ],
                 yaxis="y2",
@@ -185,10 +174,10 @@ def liver_chart(timeline, *, focus=None, focus_days=42):
                 "line": {"width": 0},
             }
             data.append(trace)
-    for dose in timeline.reduced_restarts:
-        at = _time(dose.administered_at)
+    for decision in timeline.reduced_restarts:
+        at = _time(decision.signed_at)
         shapes.append(_vline(at, {"color": DOSE_COLOUR, "width": 1.5, "dash": "dot"}))
-        notes.append(_label(at, 1, f"re-start {units.format_number(dose.dose_mg)} mg", DOSE_COLOUR))
+        notes.append(_label(at, 1, f"re-start: {decision.regimen.name}", DOSE_COLOUR))
 
     xs, ys, text = _hover_rows(timeline, "TBIL")
     data.append(_scatter(xs, ys, "Bilirubin ×ULN", TBIL_COLOUR, text, yaxis="y3", size=6))
@@ -203,12 +192,12 @@ def liver_chart(timeline, *, focus=None, focus_days=42):
     end = max(end, timeline.now)
     periods = [
         (
-            e.start_at,
-            e.end_at or end,
-            "withheld" + ("" if e.end_at else " (ongoing)"),
+            w.start,
+            w.end or end,
+            "withheld" + ("" if w.end else " (ongoing)"),
             WITHHELD_FILL,
         )
-        for e in timeline.assessment.episodes
+        for w in timeline.assessment.withholdings
     ]
     if timeline.assessment.discontinued_at:
         periods.append(

@@ -1,6 +1,8 @@
 """A realistic synthetic mipomersen study for the demo: two arms over 26 weeks, lipid response,
-mild elevations, a few ≥ 3× episodes with repeats, one potential Hy's law case, one overdue
-repeat and one dose given while withheld. Deterministic for a seed; dates end at `today`."""
+mild elevations, ≥ 3× episodes with repeats and the reviewers' signed decisions on them (reduced
+and same-dose re-starts with doses at the new regimen, a discontinuation), cases still waiting
+for a re-start decision or a repeat, and dosing errors (a dose while withheld, one off the
+regimen). Deterministic for a seed; dates end at `today`."""
 
 import random
 from dataclasses import dataclass, field
@@ -14,7 +16,7 @@ from simple_history.utils import bulk_create_with_history
 
 from subjects.models import Arm, Dose, Site, Subject
 
-from . import services
+from . import review, services
 from .imports import default_study
 from .models import LabDraw, LabResult
 
@@ -28,6 +30,7 @@ DEMO_USERS = [
 ]
 DEMO_EMAIL_DOMAIN = "hepwatch.example"
 WEEKS = 26
+RESULT_DELAY = timedelta(hours=6)  # the central lab reports in the afternoon
 
 
 @dataclass
@@ -38,6 +41,7 @@ class Plan:
     pattern: str
     draws: list = field(default_factory=list)  # (datetime, {analyte: (value, unit)}, symptoms)
     doses: list = field(default_factory=list)  # (datetime, mg)
+    decisions: list = field(default_factory=list)  # (datetime, action, regimen code, reason)
 
 
 def _at(day: date, hour: int) -> datetime:
@@ -81,7 +85,7 @@ def _liver_panel(rng, sex, alt_multiple, tbil_multiple=None):
 
 
 def build_plans(study, today, rng, n_subjects=60):
-    arms = {arm.code: arm for arm in Arm.objects.filter(study=study)}
+    arms = {arm.code: arm for arm in Arm.objects.filter(study=study).select_related("regimen")}
     sites = {
         code: Site.objects.get_or_create(study=study, code=code, defaults={"name": name})[0]
         for code, name in SITES
@@ -175,7 +179,8 @@ def _story(plan, arm, enrolled, today, rng):
             withheld_from = day
         if withheld_from and withheld_until is None and multiple < 3 and day > withheld_from:
             withheld_until = day
-            reduced_from = day + timedelta(days=2)
+            # Re-started (at the decision's regimen) the day after the episode ends.
+            reduced_from = day + timedelta(days=1)
         panel = _liver_panel(rng, subject.sex, multiple, tbil)
         if week in (4, 12, 26) or week == lab_weeks[-1]:
             effect = min(1.0, week / 8)
@@ -192,29 +197,64 @@ def _story(plan, arm, enrolled, today, rng):
             panel["ALT"] = (Decimal(str(round(value / 60, 3))), "ukat/L")
         plan.draws.append((_at(day, 8), panel, symptoms))
 
-    # Doses: the arm's schedule, paused while withheld, reduced regimen after an episode.
+    # The reviewer's decisions: a re-start two days after the episode ends (at the reduced
+    # regimen from the standard arm), a discontinuation for Hy's law; some cases still wait.
+    waiting = pattern == "episode_confirmed"
+    discontinued = pattern == "hys_law" and withheld_from is not None
+    if discontinued:
+        plan.decisions.append(
+            (
+                _at(withheld_from + timedelta(days=1), 11),
+                "discontinue",
+                None,
+                "Potential Hy's law with symptoms: treatment stopped, hepatology referral.",
+            )
+        )
+    elif withheld_until and not waiting:
+        if arm.code == "standard":
+            decision = (
+                "resume_reduced_dose",
+                "reduced",
+                "ALT back below 3× ULN; re-start at the reduced regimen as the protocol allows.",
+            )
+        else:
+            decision = (
+                "resume_same_dose",
+                None,
+                "ALT back below 3× ULN on the reduced regimen; re-start at the same dose.",
+            )
+        plan.decisions.append((_at(withheld_until + timedelta(days=1), 9), *decision))
+    start_regimen = arm.regimen
+    off_regimen_given = pattern != "severe"
+
+    # Doses: the arm's schedule, paused while withheld, the re-start's regimen after it.
     day = first_dose_day
     wrong_dose_given = False
-    discontinued = pattern == "hys_law" and withheld_from is not None
     while day < today:
         withheld = (
-            withheld_from
-            and day >= withheld_from
-            and (withheld_until is None or day < withheld_until)
+            withheld_from and day >= withheld_from and (reduced_from is None or day < reduced_from)
         )
-        after_stop = discontinued and withheld_from and day >= withheld_from
-        if pattern == "dose_while_withheld" and withheld and not wrong_dose_given:
-            plan.doses.append((_at(day, 10), arm.dose_mg))
+        after_stop = (discontinued or waiting) and withheld_from and day >= withheld_from
+        if (
+            pattern == "dose_while_withheld"
+            and withheld
+            and day > withheld_from
+            and not wrong_dose_given
+        ):
+            plan.doses.append((_at(day, 10), start_regimen.dose_mg))
             wrong_dose_given = True
         elif not withheld and not after_stop:
             if reduced_from and day >= reduced_from:
                 if day.weekday() in (0, 2, 4):
-                    plan.doses.append((_at(day, 10), Decimal(70)))
-            elif arm.administrations_per_week == 1:
+                    mg = Decimal(70)
+                    if not off_regimen_given:  # a 200 mg vial given after the reduced re-start
+                        mg, off_regimen_given = start_regimen.dose_mg, True
+                    plan.doses.append((_at(day, 10), mg))
+            elif start_regimen.administrations_per_week == 1:
                 if (day - first_dose_day).days % 7 == 0:
-                    plan.doses.append((_at(day, 10), arm.dose_mg))
+                    plan.doses.append((_at(day, 10), start_regimen.dose_mg))
             elif day.weekday() in (0, 2, 4) or day == first_dose_day:
-                plan.doses.append((_at(day, 10), arm.dose_mg))
+                plan.doses.append((_at(day, 10), start_regimen.dose_mg))
         day += timedelta(days=1)
     return plan
 
@@ -233,6 +273,7 @@ def seed(today=None, seed_value=2026, n_subjects=60, stdout=None):
             draw = LabDraw(
                 subject=plan.subject,
                 collected_at=collected_at,
+                resulted_at=collected_at + RESULT_DELAY,
                 lab_name="Central lab",
                 symptoms_of_liver_injury=symptoms,
             )
@@ -249,11 +290,18 @@ def seed(today=None, seed_value=2026, n_subjects=60, stdout=None):
     bulk_create_with_history(results, LabResult, default_change_reason="demo")
     bulk_create_with_history(doses, Dose, default_change_reason="demo")
     _users()
-    services.mark_changed([p.subject.pk for p in plans], evaluate=False)
+    reviewer = User.objects.get(username="reviewer")
+    signed = [
+        review.sign_as_seeded(plan.subject, signed_at, action, code, reason, reviewer)
+        for plan in plans
+        for signed_at, action, code, reason in plan.decisions
+    ]
+    pks = [p.subject.pk for p in plans]
+    services.mark_changed(pks, evaluate=False)
     # An explicit evaluation time: the seeded past is not news to e-mail reviewers about.
-    transaction.on_commit(
-        lambda: services.evaluate_subjects([p.subject.pk for p in plans], as_of=timezone.now())
-    )
+    services.evaluate_subjects(pks, as_of=timezone.now())
+    for decision in signed:
+        review.link_case_alerts(decision)
     return plans
 
 

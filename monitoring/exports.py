@@ -129,13 +129,13 @@ def doses_dataset(subjects=None) -> Dataset:
     doses = Dose.objects.all()
     if subjects is not None:
         doses = doses.filter(subject__in=subjects)
-    header = ["subject_id", "administered_at", "dose_mg", "override_reason", "entered_by"]
+    header = ["subject_id", "administered_at", "dose_mg", "given_despite", "entered_by"]
     rows = (
         [
             d.subject.subject_id,
             d.administered_at,
             d.dose_mg,
-            d.override_reason,
+            d.given_despite,
             d.entered_by.get_username() if d.entered_by else "",
         ]
         for d in doses.select_related("subject", "entered_by").order_by(
@@ -234,37 +234,37 @@ def alerts_dataset(subjects=None) -> Dataset:
 def decisions_dataset(subjects=None) -> Dataset:
     decisions = Decision.objects.all()
     if subjects is not None:
-        decisions = decisions.filter(alert__subject__in=subjects)
+        decisions = decisions.filter(subject__in=subjects)
     header = [
         "subject_id",
-        "alert_id",
-        "rule",
-        "kind",
-        "alert_triggered_at",
+        "signed_at",
         "action",
+        "regimen",
+        "replaces_signed_at",
+        "alerts",
         "reason",
         "reviewer",
         "reviewer_name",
-        "signed_at",
+        "transcribed",
         "signature_meaning",
     ]
     rows = (
         [
-            d.alert.subject.subject_id,
-            d.alert_id,
-            d.alert.rule,
-            d.alert.kind,
-            d.alert.triggered_at,
+            d.subject.subject_id,
+            d.signed_at,
             d.action,
+            d.regimen.code if d.regimen else "",
+            d.replaces.signed_at if d.replaces else "",
+            " ".join(f"{a.rule}@{iso(a.triggered_at)}" for a in d.alerts.all()),
             d.reason,
             d.reviewer.get_username(),
             d.reviewer.get_full_name(),
-            d.signed_at,
+            d.transcribed,
             d.signature_meaning,
         ]
-        for d in decisions.select_related("alert__subject", "reviewer").order_by(
-            "alert__subject__subject_id", "signed_at", "pk"
-        )
+        for d in decisions.select_related("subject", "reviewer", "regimen", "replaces")
+        .prefetch_related("alerts")
+        .order_by("subject__subject_id", "signed_at", "pk")
     )
     return Dataset("decisions", header, rows)
 

@@ -5,6 +5,7 @@ from django.contrib.auth import authenticate
 from django.utils import timezone
 
 from subjects.forms import MomentInput, check_moment
+from subjects.models import Regimen
 
 from . import services, units
 from .models import Decision, LabDraw
@@ -40,6 +41,12 @@ class DrawForm(forms.Form):
     """One whole draw: when, which lab, and a row per test (value, unit, optional ULN)."""
 
     collected_at = forms.DateTimeField(label="Collected at (UTC)", widget=MomentInput())
+    resulted_at = forms.DateTimeField(
+        label="Results known at (UTC)",
+        widget=MomentInput(),
+        required=False,
+        help_text="The lab's report time. Empty: now. Withholding starts when results are known.",
+    )
     lab_name = forms.CharField(label="Laboratory", max_length=120, required=False)
     symptoms = forms.BooleanField(
         label="Symptoms of liver injury (fatigue, nausea, right upper abdominal pain, "
@@ -110,8 +117,17 @@ class DrawForm(forms.Form):
             )
         return moment
 
+    def clean_resulted_at(self):
+        moment = self.cleaned_data["resulted_at"]
+        if moment is not None:
+            check_moment(moment, self.subject, "result time")
+        return moment
+
     def clean(self):
         cleaned = super().clean()
+        collected, resulted = cleaned.get("collected_at"), cleaned.get("resulted_at")
+        if collected and resulted and resulted < collected:
+            self.add_error("resulted_at", "The results cannot be known before the blood was drawn.")
         entered = 0
         for analyte in DRAW_ANALYTES:
             value = cleaned.get(f"{analyte}_value")
@@ -224,13 +240,23 @@ class SignedForm(forms.Form):
 
 
 class DecisionForm(SignedForm):
+    """A signed decision on a subject's alert or case. Only the actions section 3 allows for
+    the subject now are offered; the others are listed with why not, and refused if posted."""
+
     signs = "decision"
-    action = forms.ChoiceField(
-        choices=Decision.Action.choices,
-        widget=forms.RadioSelect,
-        help_text="Withhold and discontinue stop the dose form for this subject until a reviewer "
-        "signs a resume. Withhold, confirm and discontinue keep the alert acknowledged; "
-        "resume and dismiss close it.",
+    action = forms.ChoiceField(widget=forms.RadioSelect)
+    regimen = forms.ModelChoiceField(
+        queryset=Regimen.objects.none(),
+        required=False,
+        label="Re-start on",
+        help_text="For a resume at a reduced dose: one of the study's reductions of the regimen "
+        "in force.",
+    )
+    replaces = forms.ModelChoiceField(
+        queryset=Decision.objects.none(),
+        required=False,
+        label="Amends an earlier decision",
+        help_text="Leave empty for a new decision. The amended decision stays on record.",
     )
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -238,11 +264,30 @@ class DecisionForm(SignedForm):
     )
     password = PasswordSignatureField()
 
-    def __init__(self, *args, user, **kwargs):
+    def __init__(self, *args, user, choices, regimens, amendable, **kwargs):
         super().__init__(*args, user=user, **kwargs)
         self.signature_meaning = SIGNATURE_MEANING.format(
             name=user.get_full_name() or user.get_username(), username=user.get_username()
         )
+        self.choices = choices
+        self.refused = [c for c in choices if c.refused]
+        self.fields["action"].choices = [(c.action, c.label) for c in choices if not c.refused]
+        self.fields["regimen"].queryset = regimens
+        self.fields["replaces"].queryset = amendable
+        self.fields["replaces"].label_from_instance = lambda d: (
+            f"{d.get_action_display()}, signed {d.signed_at:%Y-%m-%d %H:%M} UTC by "
+            f"{d.reviewer.get_full_name() or d.reviewer.get_username()}"
+        )
+
+    def full_clean(self):
+        """A refused action is not among the choices: say why it is refused, not "invalid"."""
+        super().full_clean()
+        posted = self.data.get("action") if self.is_bound else None
+        refused = {c.action: c for c in self.refused}
+        if posted in refused and "action" in self.errors:
+            self.errors["action"] = self.error_class(
+                [f"{refused[posted].label} is not allowed: {refused[posted].refused}."]
+            )
 
     def clean_reason(self):
         reason = self.cleaned_data["reason"].strip()
@@ -250,20 +295,10 @@ class DecisionForm(SignedForm):
             raise forms.ValidationError("A reason is required.")
         return reason
 
-
-class OverrideForm(SignedForm):
-    """A safety reviewer allowing a dose while dosing is withheld."""
-
-    signs = "override"
-    override_reason = forms.CharField(
-        label="Override reason",
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Why this dose is safe to give although dosing is withheld.",
-    )
-    password = PasswordSignatureField()
-
-    def clean_override_reason(self):
-        reason = self.cleaned_data["override_reason"].strip()
-        if not reason:
-            raise forms.ValidationError("An override needs a reason.")
-        return reason
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("action") == Decision.Action.RESUME_REDUCED_DOSE and not cleaned.get(
+            "regimen"
+        ):
+            self.add_error("regimen", "Choose the reduced regimen to re-start on.")
+        return cleaned

@@ -1,4 +1,4 @@
-"""CSV import of subjects, doses and labs (DESIGN.md section 5).
+"""CSV import of subjects, doses, labs and transcribed decisions (DESIGN.md section 5).
 
 Each file is read in one streaming pass and checked whole before anything is written; then it is
 written in one transaction. A bad row stops that file with `FILE:LINE: field: reason` and nothing
@@ -31,10 +31,13 @@ PLACES = Decimal(10) ** -12
 SUBJECT_COLUMNS = ("subject_id", "site", "sex", "birth_date", "arm", "enrolled_on")
 DOSE_COLUMNS = ("subject_id", "administered_at", "dose_mg")
 LAB_COLUMNS = ("subject_id", "collected_at", "test", "value", "unit", "uln")
+DECISION_COLUMNS = ("subject_id", "signed_at", "action", "regimen", "reviewer", "reason")
+TRANSCRIBED_ACTIONS = ("withhold", "resume_same_dose", "resume_reduced_dose", "discontinue")
 # The order in which write_labs gives new rows to insert_rows.
 DRAW_FIELDS = (
     "subject_id",
     "collected_at",
+    "resulted_at",
     "lab_name",
     "symptoms_of_liver_injury",
     "entered_by_id",
@@ -306,7 +309,22 @@ def parse_lab_row(path, line, row, subjects, draws):
     uln_text = (row.get("uln") or "").strip()
     uln = cell(path, line, row, "uln", parse_number) if uln_text else None
     symptoms = cell(path, line, row, "symptoms", parse_bool) if "symptoms" in row else None
-    draw = draws.setdefault((subject_pk, collected_at), {"symptoms": None, "results": {}})
+    resulted_text = (row.get("resulted_at") or "").strip()
+    resulted_at = cell(path, line, row, "resulted_at", parse_datetime) if resulted_text else None
+    if resulted_at is not None and resulted_at < collected_at:
+        raise BadRow(path, line, "resulted_at", "is before collected_at")
+    draw = draws.setdefault(
+        (subject_pk, collected_at),
+        {"symptoms": None, "results": {}, "resulted_at": None, "resulted_line": None},
+    )
+    if draw["resulted_line"] is not None and draw["resulted_at"] != resulted_at:
+        raise BadRow(
+            path,
+            line,
+            "resulted_at",
+            f"differs from line {draw['resulted_line']}: every row of a draw has the same one",
+        )
+    draw["resulted_at"], draw["resulted_line"] = resulted_at, line
     entry = (value, unit, uln)
     earlier = draw["results"].get(test)
     if earlier and earlier[1] != entry:
@@ -353,17 +371,33 @@ def write_labs(draws, summary):
     new_draws, changed_draws = [], []
     for key, draw_data in draws.items():
         draw = existing_draws.get(key)
-        symptoms = draw_data["symptoms"]
+        symptoms, resulted_at = draw_data["symptoms"], draw_data.get("resulted_at")
         if draw is None:
             new_draws.append(key)
-        elif symptoms is not None and draw.symptoms_of_liver_injury != symptoms:
-            draw.symptoms_of_liver_injury = symptoms
+            continue
+        changed = False
+        if symptoms is not None and draw.symptoms_of_liver_injury != symptoms:
+            draw.symptoms_of_liver_injury, changed = symptoms, True
+        if resulted_at is not None and draw.resulted_at != resulted_at:
+            draw.resulted_at, changed = resulted_at, True
+        if changed:
             changed_draws.append(draw)
             summary.subjects.add(key[0])
+    # Without a result time an imported draw was known when it was collected (section 2).
     created = insert_rows(
         LabDraw,
         DRAW_FIELDS,
-        [(*key, "", bool(draws[key]["symptoms"]), None, now) for key in new_draws],
+        [
+            (
+                *key,
+                draws[key].get("resulted_at") or key[1],
+                "",
+                bool(draws[key]["symptoms"]),
+                None,
+                now,
+            )
+            for key in new_draws
+        ],
         change_reason=CHANGE_REASON,
     )
     draw_pks.update(zip(new_draws, created, strict=True))
@@ -371,7 +405,7 @@ def write_labs(draws, summary):
         bulk_update_with_history(
             changed_draws,
             LabDraw,
-            ["symptoms_of_liver_injury"],
+            ["symptoms_of_liver_injury", "resulted_at"],
             batch_size=BATCH,
             default_change_reason=CHANGE_REASON,
         )
@@ -421,6 +455,79 @@ def write_labs(draws, summary):
         )
     summary.created, summary.updated = len(to_create), len(to_update)
     services.mark_changed(summary.subjects, evaluate=False)
+
+
+# ---- decisions ----------------------------------------------------------------------------
+
+
+def import_decisions(path, study=None, *, entered_by=None) -> Summary:
+    """Transcribed decisions: each row checked per subject in signing order against all of its
+    labs and doses and the decisions before it; one the app would refuse is a bad row."""
+    from django.contrib.auth import get_user_model
+
+    from subjects import access
+    from subjects.models import Regimen
+
+    from . import review
+
+    study = study or default_study()
+    subjects = {s.subject_id: s for s in Subject.objects.filter(study=study)}
+    regimens = {r.code.lower(): r for r in Regimen.objects.filter(study=study)}
+    reviewers = {
+        u.get_username(): u
+        for u in get_user_model().objects.filter(groups__name=access.SAFETY_REVIEWER)
+    }
+    summary = Summary(path)
+    rows, seen = [], {}
+    for line, row in read_rows(path, DECISION_COLUMNS):
+        summary.rows += 1
+        subject_id = cell(path, line, row, "subject_id", required_text)
+        if subject_id not in subjects:
+            raise BadRow(path, line, "subject_id", f"unknown subject {subject_id!r}")
+        signed_at = cell(path, line, row, "signed_at", parse_datetime)
+        action = cell(path, line, row, "action", required_text).lower()
+        if action not in TRANSCRIBED_ACTIONS:
+            raise BadRow(
+                path, line, "action", f"{action!r} is not one of {', '.join(TRANSCRIBED_ACTIONS)}"
+            )
+        code = (row.get("regimen") or "").strip()
+        regimen = None
+        if action == "resume_reduced_dose":
+            if not code:
+                raise BadRow(path, line, "regimen", "is required for resume_reduced_dose")
+            regimen = regimens.get(code.lower())
+            if regimen is None:
+                raise BadRow(
+                    path,
+                    line,
+                    "regimen",
+                    f"{code!r} is not a regimen of {study} (use {', '.join(regimens)})",
+                )
+        elif code:
+            raise BadRow(path, line, "regimen", f"must be empty for {action}")
+        username = cell(path, line, row, "reviewer", required_text)
+        if username not in reviewers:
+            raise BadRow(path, line, "reviewer", f"{username!r} is not a safety reviewer")
+        reason = cell(path, line, row, "reason", required_text)
+        key = (subject_id, signed_at, action)
+        if key in seen:
+            raise BadRow(path, line, "signed_at", f"the same decision is on line {seen[key]}")
+        seen[key] = line
+        rows.append(
+            review.TranscribedDecision(
+                line, subjects[subject_id], signed_at, action, regimen, reviewers[username], reason
+            )
+        )
+    with transaction.atomic():
+        try:
+            saved = review.record_transcribed(rows, entered_by=entered_by)
+        except review.DecisionError as error:
+            raise BadRow(path, error.line, error.field, error.message) from None
+    summary.created = len(saved)
+    summary.unchanged = len(rows) - len(saved)
+    summary.subjects = {d.subject_id for d in saved}
+    services.mark_changed(summary.subjects, evaluate=False)
+    return summary
 
 
 # ---- writers of parsed rows, shared with the CDISC import (monitoring/cdisc.py) -----------

@@ -2,16 +2,17 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from subjects.models import Dose, Subject
+from subjects.models import Dose, Regimen, Subject
 
 from . import rules, units
 
 ANALYTE_CHOICES = [(code, code) for code in units.ANALYTES]
 SEVERITY_CHOICES = [(s, s.capitalize()) for s in rules.SEVERITY_ORDER]
-KIND_CHOICES = [(r.kind, f"{r.id} {r.kind}") for r in rules.RULES]
+KIND_CHOICES = [(r.kind, r.label) for r in rules.RULES]
 STATE_CHOICES = [
     (rules.DOSING, "Dosing"),
     (rules.MONITORING, "Weekly monitoring"),
+    (rules.RESTART_PENDING, "Withheld — re-start decision needed"),
     (rules.WITHHELD, "Withheld"),
     (rules.DISCONTINUED, "Discontinued"),
 ]
@@ -51,6 +52,10 @@ class LabDraw(models.Model):
 
     subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="draws")
     collected_at = models.DateTimeField()
+    resulted_at = models.DateTimeField(
+        help_text="When the results were known: the lab's report time, else when they were "
+        "entered; for imports without it, the collection time. Withholding starts here."
+    )
     lab_name = models.CharField(max_length=120, blank=True)
     symptoms_of_liver_injury = models.BooleanField(default=False)
     entered_by = models.ForeignKey(
@@ -123,6 +128,17 @@ class SubjectSafetyState(models.Model):
 
     subject = models.OneToOneField(Subject, on_delete=models.CASCADE, related_name="safety")
     state = models.CharField(max_length=20, choices=STATE_CHOICES, default=rules.DOSING)
+    regimen = models.ForeignKey(
+        Regimen,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The regimen in force at the end of the subject's history.",
+    )
+    regimen_since = models.DateTimeField(
+        null=True, blank=True, help_text="When a signed re-start put that regimen in force."
+    )
     data_version = models.PositiveIntegerField(default=1)
     evaluated_version = models.PositiveIntegerField(default=0)
     data_changed_at = models.DateTimeField(null=True, blank=True)
@@ -167,6 +183,18 @@ class Alert(models.Model):
     closed_by_rules = models.BooleanField(
         default=False, help_text="Retracted or resolved by re-evaluation, not by a reviewer"
     )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    case_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="For an episode's alerts (R3, R4, R5, R7, R8): the collection time of the "
+        "episode's first draw, which names its case.",
+    )
+    rule_set = models.CharField(max_length=40, default=rules.DEFAULT_RULE_SET.name)
+    rule_set_version = models.CharField(max_length=40, default=rules.DEFAULT_RULE_SET.version)
     explanation = models.TextField()
     history = HistoricalRecords()
 
@@ -179,6 +207,7 @@ class Alert(models.Model):
         indexes = [
             models.Index(fields=["status", "severity_rank", "due_by"]),
             models.Index(fields=["subject", "status"]),
+            models.Index(fields=["subject", "case_at"]),
         ]
         ordering = ["severity_rank", "due_by", "-triggered_at"]
 
@@ -195,28 +224,59 @@ class Alert(models.Model):
 
 
 class Decision(models.Model):
-    """A safety reviewer's signed decision on an alert."""
+    """A safety reviewer's signed decision on a subject, answering one or more of its alerts.
+
+    Signed in the app (password re-entered), or `transcribed` by staff from a paper or earlier
+    system's record naming the original reviewer (not an e-signature). A decision is never
+    edited: a later signed decision that names it in `replaces` amends it; both stay on record.
+    """
 
     class Action(models.TextChoices):
-        WITHHOLD = "withhold", "Withhold dosing"
-        CONFIRM = "confirm", "Confirm elevation"
-        RESUME_SAME_DOSE = "resume_same_dose", "Resume at the same dose"
-        RESUME_REDUCED_DOSE = "resume_reduced_dose", "Resume at the reduced dose"
-        DISCONTINUE = "discontinue", "Discontinue treatment"
-        DISMISS = "dismiss", "Dismiss"
+        WITHHOLD = rules.WITHHOLD, "Withhold dosing"
+        CONFIRM = rules.CONFIRM, "Confirm elevation"
+        RESUME_SAME_DOSE = rules.RESUME_SAME_DOSE, "Resume at the same dose"
+        RESUME_REDUCED_DOSE = rules.RESUME_REDUCED_DOSE, "Resume at a reduced dose"
+        DISCONTINUE = rules.DISCONTINUE, "Discontinue treatment"
+        DISMISS = rules.DISMISS, "Dismiss"
+        ACKNOWLEDGE = rules.ACKNOWLEDGE, "Acknowledge"
 
-    alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="decisions")
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="decisions")
+    alerts = models.ManyToManyField(Alert, blank=True, related_name="decisions")
     reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     action = models.CharField(max_length=24, choices=Action.choices)
+    regimen = models.ForeignKey(
+        Regimen,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The reduced regimen a resume_reduced_dose re-starts on.",
+    )
+    replaces = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="replaced_by",
+        help_text="The earlier decision this one amends.",
+    )
     reason = models.TextField()
     signed_at = models.DateTimeField()
-    signature_meaning = models.CharField(max_length=200)
-    history = HistoricalRecords()
+    signature_meaning = models.CharField(max_length=300)
+    transcribed = models.BooleanField(
+        default=False,
+        help_text="Entered by staff from a paper or earlier system's record; not an e-signature.",
+    )
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    history = HistoricalRecords(m2m_fields=[alerts])
 
     class Meta:
-        ordering = ["signed_at"]
+        ordering = ["signed_at", "pk"]
+        indexes = [models.Index(fields=["subject", "signed_at"])]
 
     def __str__(self):
         return f"{self.get_action_display()} by {self.reviewer} at {self.signed_at:%Y-%m-%d %H:%M}"

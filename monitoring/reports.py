@@ -11,20 +11,13 @@ from xml.sax.saxutils import escape
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from subjects.models import Arm
-
 from . import exports, rules, selectors, units
-from .models import SubjectSafetyState
+from .models import STATE_CHOICES, SubjectSafetyState
 
 PAPER_SIZES = {"a4": "A4", "letter": "letter"}
 ANALYTE_COLUMNS = ("ALT", "AST", "ALP", "TBIL", "LDLC", "APOB")
 ANALYTE_LABELS = {"LDLC": "LDL-C", "APOB": "ApoB", "TBIL": "TBIL"}
-STATE_LABELS = {
-    rules.DOSING: "Dosing",
-    rules.MONITORING: "Weekly monitoring",
-    rules.WITHHELD: "Withheld",
-    rules.DISCONTINUED: "Discontinued",
-}
+STATE_LABELS = dict(STATE_CHOICES)
 
 
 @dataclass
@@ -56,7 +49,7 @@ class SubjectReport:
     periods: list
     lipids: list
     generated_at: datetime
-    rules_version: str = rules.RULES_VERSION
+    rules_version: str = rules.DEFAULT_RULE_SET.label
     chart_svg: str = ""
     doses_by_regimen: list = field(default_factory=list)
 
@@ -70,34 +63,26 @@ class SubjectReport:
         return self.timeline.doses
 
 
-def current_regimen(subject, doses, state, discontinued_at, episodes) -> str:
-    """What the subject is on now, in words."""
-    if not doses:
-        return f"Not yet dosed (assigned {subject.arm.name})"
+def current_regimen(subject, assessment, state) -> str:
+    """What the subject is on now, in words: the regimen in force and since when."""
+    regimen = selectors.regimen_text(assessment)
     if state == rules.DISCONTINUED:
-        since = f" since {rules.when(discontinued_at)}" if discontinued_at else ""
-        return f"Discontinued{since}"
-    last = doses[-1]
-    arm = Arm.objects.filter(study_id=subject.study_id, dose_mg=last.dose_mg).first()
-    if arm is not None:
-        regimen = arm.name
-        if arm.pk != subject.arm_id:
-            regimen += f" (re-started from {subject.arm.name})"
-    else:
-        regimen = f"{units.format_number(last.dose_mg)} mg"
-    if state == rules.WITHHELD and episodes:
-        return f"Withheld since {rules.when(episodes[-1].start_at)}; last regimen {regimen}"
+        since = rules.when(assessment.discontinued_at)
+        return f"Discontinued since {since} ({assessment.discontinued_by}); last regimen {regimen}"
+    if state in (rules.WITHHELD, rules.RESTART_PENDING):
+        return f"{STATE_LABELS.get(state, state)}; regimen in force {regimen}"
     return regimen
 
 
 def withheld_periods(assessment) -> list[Period]:
     periods = [
-        Period(e.start_at, e.end_at, "Dosing withheld: ALT or AST ≥ 3× ULN")
-        for e in assessment.episodes
+        Period(w.start, w.end, f"Dosing withheld after {w.cause}") for w in assessment.withholdings
     ]
     if assessment.discontinued_at:
         periods.append(
-            Period(assessment.discontinued_at, None, "Discontinued: potential Hy's law (R6)")
+            Period(
+                assessment.discontinued_at, None, f"Discontinued by {assessment.discontinued_by}"
+            )
         )
     return periods
 
@@ -129,13 +114,7 @@ def subject_report(subject, now=None) -> SubjectReport:
         state_label=STATE_LABELS.get(state, state),
         pending=bool(safety and safety.pending),
         age=units.age_on(subject.birth_date, now.date()),
-        regimen=current_regimen(
-            subject,
-            timeline.doses,
-            state,
-            timeline.assessment.discontinued_at,
-            timeline.assessment.episodes,
-        ),
+        regimen=current_regimen(subject, timeline.assessment, state),
         periods=withheld_periods(timeline.assessment),
         lipids=lipid_rows(timeline),
         generated_at=now,
@@ -425,8 +404,8 @@ def bundle_datasets(report: SubjectReport):
     )
     yield exports.Dataset(
         "doses",
-        ["administered_at", "dose_mg", "override_reason"],
-        [[d.administered_at, d.dose_mg, d.override_reason] for d in tl.doses],
+        ["administered_at", "dose_mg", "given_despite"],
+        [[d.administered_at, d.dose_mg, d.given_despite] for d in tl.doses],
     )
     yield exports.Dataset(
         "withheld_periods",

@@ -1,6 +1,6 @@
-"""Reviewer decisions and what they allow: signed decisions on alerts, bulk acknowledgement,
-the "may this subject be dosed?" gate, doses checked against it, and e-mail to reviewers when
-high or critical alerts open.
+"""Reviewers' signed decisions and what they allow: the actions section 3 allows a subject now,
+decisions signed in the app or transcribed from paper, acknowledgement, doses judged at their
+own time, and e-mail to reviewers when high or critical alerts open.
 """
 
 import logging
@@ -14,178 +14,418 @@ from django.urls import reverse
 from django.utils import timezone
 
 from subjects import access
-from subjects.models import Dose, Subject
-from subjects.services import DoseRefused, record_dose
+from subjects.models import Regimen, Subject
+from subjects.services import record_dose
 
 from . import rules, services
-from .models import Alert, Decision, LabDraw, SubjectSafetyState
+from .models import Alert, Decision, SubjectSafetyState
 from .signals import alerts_opened
 
 log = logging.getLogger(__name__)
 
-BLOCKING_ACTIONS = (Decision.Action.WITHHOLD, Decision.Action.DISCONTINUE)
-RESUMING_ACTIONS = (Decision.Action.RESUME_SAME_DOSE, Decision.Action.RESUME_REDUCED_DOSE)
-# What a decision does to its alert.
-CLOSING_ACTIONS = (Decision.Action.DISMISS, *RESUMING_ACTIONS)
 SIGNATURE_MEANING = (
     "Electronic signature of {name} ({username}), safety reviewer: I have reviewed this alert "
     "and the subject's data, and I am responsible for this decision."
 )
+TRANSCRIBED_MEANING = (
+    "Transcribed by {entered_by} from a record signed by {name} ({username}); not an electronic "
+    "signature."
+)
 NOTIFY_SEVERITIES = ("critical", "high")
+BULK_SEVERITIES = ("low", "medium")
+# What a decision does to the alerts it answers (the engine resolves the rest).
+ACKNOWLEDGING = (
+    rules.ACKNOWLEDGE,
+    rules.WITHHOLD,
+    rules.CONFIRM,
+    rules.RESUME_SAME_DOSE,
+    rules.RESUME_REDUCED_DOSE,
+    rules.DISCONTINUE,
+)
+DOSING_ERROR_KINDS = ("dose_while_withheld", "dose_off_regimen")
 
 
-class DecisionError(ValueError):
+class DecisionError(services.EntryError):
     """A decision that cannot be signed, naming the field it concerns."""
 
-    def __init__(self, field, message):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+
+def name_of(user) -> str:
+    return user.get_full_name() or user.get_username()
 
 
-# ---- the dosing gate ----------------------------------------------------------------------
+# ---- what may be decided, and dosed, now -------------------------------------------------
 
 
 @dataclass(frozen=True)
-class DosingBlock:
-    """Why a subject may not be dosed now."""
+class ActionChoice:
+    action: str
+    label: str
+    refused: str | None  # why section 3 does not allow it now; None: allowed
 
+
+def action_choices(subject: Subject, alerts, at=None) -> list[ActionChoice]:
+    """Every decision action, each with why it is not allowed for this subject now."""
+    history = services.history_of(subject)
+    at = at or timezone.now()
+    kinds = [a.kind for a in alerts]
+    offered = reductions(subject, history, at)
+    choices = []
+    for action, label in Decision.Action.choices:
+        target = None
+        if action == rules.RESUME_REDUCED_DOSE and offered:
+            target = services.regimens_for_rules(Regimen.objects.filter(pk=offered[0].pk))
+            target = target[offered[0].pk]
+        refused = rules.refusal(history, action, at, regimen=target, alert_kinds=kinds)
+        if refused is None and action == rules.RESUME_REDUCED_DOSE and not offered:
+            refused = "the study has no regimen that reduces the one in force"
+        choices.append(ActionChoice(action, label, refused))
+    return choices
+
+
+def reductions(subject: Subject, history=None, at=None) -> list[Regimen]:
+    """The study's regimens that reduce the one in force at `at`."""
+    history = history or services.history_of(subject)
+    at = at or timezone.now()
+    current, _ = rules.timeline_of(history).regimen_at(at)
+    regimens = Regimen.objects.filter(study_id=subject.study_id)
+    by_pk = services.regimens_for_rules(regimens)
+    return [r for r in regimens if current is None or by_pk[r.pk].is_reduction_of(current)]
+
+
+@dataclass(frozen=True)
+class DosingNow:
+    """Whether the subject may be dosed now, why not, and the regimen in force."""
+
+    may_dose: bool
     reason: str
-    source: str  # "rules" or "decision"
+    regimen: rules.Regimen | None
+    regimen_since: object = None
 
 
-def dosing_block(subject: Subject) -> DosingBlock | None:
-    """None when the subject may be dosed; else why not.
-
-    Blocked when the rules put the subject in `withheld` or `discontinued` (evaluated on the spot
-    when the stored evaluation is behind the data, so a fresh ≥ 3× draw blocks at once), or when
-    a reviewer's latest withhold/discontinue decision has not been followed by a resume.
-    """
-    state = _rules_state(subject)
-    if state == rules.DISCONTINUED:
-        return DosingBlock("Treatment is discontinued for this subject (rule R6).", "rules")
-    if state == rules.WITHHELD:
-        return DosingBlock(
-            "Dosing is withheld: ALT or AST is at or above 3× ULN and no later draw has come "
-            "back below 3× (rule R3).",
-            "rules",
+def dosing_now(subject: Subject, history=None) -> DosingNow:
+    history = history or services.history_of(subject)
+    now = timezone.now()
+    timeline = rules.timeline_of(history)
+    regimen, since = timeline.regimen_at(now)
+    if timeline.discontinued(now):
+        reason = (
+            f"Treatment was discontinued on {rules.when(timeline.discontinued_at)} by "
+            f"{timeline.discontinued_by}; any dose is rule R9."
         )
-    latest = (
-        Decision.objects.filter(
-            alert__subject=subject, action__in=(*BLOCKING_ACTIONS, *RESUMING_ACTIONS)
-        )
-        .select_related("reviewer")
-        .order_by("-signed_at", "-pk")
-        .first()
-    )
-    if latest is not None and latest.action in BLOCKING_ACTIONS:
-        who = latest.reviewer.get_full_name() or latest.reviewer.get_username()
-        return DosingBlock(
-            f"{latest.get_action_display()} — decision signed by {who} on "
-            f"{rules.when(latest.signed_at)}: {latest.reason}",
-            "decision",
-        )
-    return None
+        return DosingNow(False, reason, regimen, since)
+    cause = timeline.withheld_because(now)
+    if cause is not None:
+        reason = f"Dosing is withheld after {cause}; a dose now is rule R9."
+        return DosingNow(False, reason, regimen, since)
+    return DosingNow(True, "", regimen, since)
 
 
-def _rules_state(subject: Subject) -> str:
-    safety = SubjectSafetyState.objects.filter(subject=subject).first()
-    if safety is not None and not safety.pending:
-        return safety.state
-    draws = LabDraw.objects.filter(subject=subject).prefetch_related("results")
-    doses = Dose.objects.filter(subject=subject)
-    history = services.history_of(subject, draws, doses)
-    return rules.evaluate(history, timezone.now()).state
+def judge_dose(subject: Subject, administered_at, dose_mg) -> rules.DoseJudgement:
+    """What a dose at its own administered_at breaks, judged against the whole history."""
+    return rules.judge_dose(services.history_of(subject), administered_at, dose_mg)
+
+
+class DoseNeedsConfirmation(services.EntryError):
+    """A dose that breaks a rule at its own time: recorded once the coordinator confirms it was
+    given."""
+
+    def __init__(self, judgement: rules.DoseJudgement):
+        self.judgement = judgement
+        super().__init__(
+            "confirm_given",
+            f"At that time {judgement.reason} (rule {judgement.rule}). Record it only if the "
+            "dose was given: tick the confirmation, and the safety reviewers are alerted.",
+        )
 
 
 @transaction.atomic
-def record_checked_dose(subject, administered_at, dose_mg, *, user, override_reason=""):
-    """Record a dose through subjects.services.record_dose, unless the gate refuses it.
-
-    A blocked dose needs a safety reviewer's override with a reason; it is kept on the dose.
-    """
-    # Serialise dose entry per subject with evaluation, which locks the same row.
+def record_judged_dose(subject, administered_at, dose_mg, *, user, confirmed=False):
+    """Record a dose that was given. One that breaks a rule at its own time needs the
+    coordinator's confirmation that it was given; it is recorded with what it broke, and the
+    engine raises R9 or R11 on it. A dose is never refused for what it broke."""
     SubjectSafetyState.objects.get_or_create(subject=subject)
     SubjectSafetyState.objects.select_for_update().filter(subject=subject).first()
-    block = dosing_block(subject)
-    override_reason = (override_reason or "").strip()
-    if block is not None:
-        if not access.can_decide(user):
-            raise DoseRefused(block.reason + " Only a safety reviewer can override this.")
-        if not override_reason:
-            raise DoseRefused(block.reason + " An override needs a reason.")
-    else:
-        override_reason = ""
-    return record_dose(
-        subject, administered_at, dose_mg, user=user, override_reason=override_reason
-    )
+    judgement = judge_dose(subject, administered_at, dose_mg)
+    if judgement.rule and not confirmed:
+        log.info(
+            "dose for %s at %s not recorded yet: %s asked to confirm (%s)",
+            subject,
+            administered_at.isoformat(),
+            user,
+            judgement.reason,
+        )
+        raise DoseNeedsConfirmation(judgement)
+    given_despite = ""
+    if judgement.rule:
+        given_despite = (
+            f"Rule {judgement.rule}: {judgement.reason}. Confirmed given by {name_of(user)}."
+        )
+    return record_dose(subject, administered_at, dose_mg, user=user, given_despite=given_despite)
 
 
 # ---- decisions ----------------------------------------------------------------------------
 
 
+def answerable_alerts(alert: Alert):
+    """What one signed decision on this alert answers: the active alerts of its case (the
+    episode's R3, R4, R5, R7, R8 and its R6), or the alert alone."""
+    if alert.case_at is None:
+        return [alert] if alert.is_active else []
+    return list(
+        Alert.objects.filter(
+            subject_id=alert.subject_id,
+            case_at=alert.case_at,
+            status__in=(Alert.Status.OPEN, Alert.Status.ACKNOWLEDGED),
+        ).order_by("severity_rank", "triggered_at")
+    )
+
+
 @transaction.atomic
-def record_decision(alert: Alert, reviewer, action, reason, password) -> Decision:
+def record_decision(
+    subject: Subject,
+    alerts,
+    reviewer,
+    action,
+    reason,
+    password,
+    *,
+    regimen: Regimen | None = None,
+    replaces: Decision | None = None,
+) -> Decision:
     """Sign a decision: the reviewer re-enters their password as an electronic signature.
 
-    Withhold, confirm and discontinue acknowledge the alert; dismiss and resume close it.
-    A discontinue decision makes the subject's state discontinued at its next evaluation.
+    Refused (nothing written) when section 3 does not allow it for this subject now. The
+    subject is evaluated at once, so the case it answers resolves before the page returns.
     """
     if not access.can_decide(reviewer):
         raise DecisionError("reviewer", "only a safety reviewer can sign decisions")
+    if not password or not reviewer.check_password(password):
+        raise DecisionError("password", "the password does not match: the decision is not signed")
+    SubjectSafetyState.objects.get_or_create(subject=subject)
+    SubjectSafetyState.objects.select_for_update().filter(subject=subject).first()
+    alerts = list(Alert.objects.select_for_update().filter(pk__in=[a.pk for a in alerts]))
+    if any(a.subject_id != subject.pk for a in alerts):
+        raise DecisionError("alerts", "a decision answers alerts of one subject only")
+    decision = _checked_decision(
+        subject,
+        alerts,
+        action,
+        reason,
+        signed_at=timezone.now(),
+        reviewer=reviewer,
+        regimen=regimen,
+        replaces=replaces,
+    )
+    decision.signature_meaning = SIGNATURE_MEANING.format(
+        name=name_of(reviewer), username=reviewer.get_username()
+    )
+    _save(decision, alerts, reviewer)
+    services.evaluate_now([subject.pk])
+    return decision
+
+
+def _checked_decision(
+    subject, alerts, action, reason, *, signed_at, reviewer, regimen=None, replaces=None
+) -> Decision:
     if action not in Decision.Action.values:
         raise DecisionError("action", f"unknown action {action!r}")
     reason = (reason or "").strip()
     if not reason:
         raise DecisionError("reason", "a reason is required")
-    if not password or not reviewer.check_password(password):
-        raise DecisionError("password", "the password does not match: the decision is not signed")
-    alert = Alert.objects.select_for_update().get(pk=alert.pk)
-    if not alert.is_active:
-        raise DecisionError("action", f"this alert is {alert.get_status_display().lower()}")
-    now = timezone.now()
-    decision = Decision(
-        alert=alert,
+    if action == rules.RESUME_REDUCED_DOSE:
+        if regimen is None:
+            raise DecisionError("regimen", "choose the reduced regimen to re-start on")
+        if regimen.study_id != subject.study_id:
+            raise DecisionError("regimen", f"{regimen.code} is not a regimen of this study")
+    elif regimen is not None:
+        raise DecisionError("regimen", "only a resume at a reduced dose names a regimen")
+    if replaces is not None:
+        if replaces.subject_id != subject.pk:
+            raise DecisionError("replaces", "the decision it replaces is another subject's")
+        if Decision.objects.filter(replaces=replaces).exists():
+            raise DecisionError("replaces", "that decision has already been amended")
+    target = services.regimens_for_rules(Regimen.objects.filter(pk=regimen.pk)) if regimen else {}
+    history = services.history_of(subject)
+    if replaces is not None:
+        history = rules.History(
+            draws=history.draws,
+            doses=history.doses,
+            decisions=tuple(d for d in history.decisions if d.key != replaces.pk),
+            active_liver_disease=history.active_liver_disease,
+            maintenance_days=history.maintenance_days,
+            start_regimen=history.start_regimen,
+        )
+    refused = rules.refusal(
+        history,
+        action,
+        signed_at,
+        regimen=target.get(regimen.pk) if regimen else None,
+        alert_kinds=[a.kind for a in alerts],
+    )
+    if refused:
+        field = (
+            "regimen"
+            if action == rules.RESUME_REDUCED_DOSE and "reduction" in refused
+            else "action"
+        )
+        label = Decision.Action(action).label
+        raise DecisionError(field, f"{label} is not allowed: {refused}.")
+    return Decision(
+        subject=subject,
         reviewer=reviewer,
         action=action,
+        regimen=regimen,
+        replaces=replaces,
         reason=reason,
-        signed_at=now,
-        signature_meaning=SIGNATURE_MEANING.format(
-            name=reviewer.get_full_name() or reviewer.get_username(),
-            username=reviewer.get_username(),
-        ),
+        signed_at=signed_at,
     )
-    decision._change_reason = reason
-    decision._history_user = reviewer
+
+
+def _save(decision: Decision, alerts, user):
+    decision._change_reason = decision.reason
+    decision._history_user = user
     decision.save()
-    label = decision.get_action_display().lower()
-    if action in CLOSING_ACTIONS:
-        _set_status(alert, Alert.Status.RESOLVED, f"Closed by decision: {label}.", reviewer)
-    elif alert.status == Alert.Status.OPEN:
-        _set_status(alert, Alert.Status.ACKNOWLEDGED, f"Decision: {label}.", reviewer)
-    if action == Decision.Action.DISCONTINUE:
-        services.mark_changed([alert.subject_id])
+    decision.alerts.set(alerts)
+    who = name_of(decision.reviewer)
+    label = decision.get_action_display()
+    for alert in alerts:
+        if not alert.is_active:
+            continue
+        if decision.action == rules.DISMISS:
+            _set(
+                alert,
+                {
+                    "status": Alert.Status.RESOLVED,
+                    "status_reason": f"Dismissed by {who}: {decision.reason}",
+                    "closed_by_rules": False,
+                },
+                user,
+                f"dismissed by {who}",
+            )
+        elif decision.action in ACKNOWLEDGING:
+            changes = {"acknowledged_at": decision.signed_at, "acknowledged_by": decision.reviewer}
+            if alert.status == Alert.Status.OPEN:
+                changes.update(
+                    status=Alert.Status.ACKNOWLEDGED, status_reason=f"{label} signed by {who}."
+                )
+            _set(alert, changes, user, f"{label.lower()} signed by {who}")
+
+
+def _set(alert, changes, user, reason):
+    for name, value in changes.items():
+        setattr(alert, name, value)
+    alert._change_reason = reason
+    alert._history_user = user
+    alert.save(update_fields=list(changes))
+
+
+def sign_as_seeded(subject, signed_at, action, regimen_code, reason, reviewer) -> Decision:
+    """One of the demo's decisions, checked as any other decision is; its alerts are linked
+    once the seed has evaluated (link_case_alerts)."""
+    regimen = Regimen.objects.get(study=subject.study, code=regimen_code) if regimen_code else None
+    decision = _checked_decision(
+        subject, [], action, reason, signed_at=signed_at, reviewer=reviewer, regimen=regimen
+    )
+    decision.signature_meaning = SIGNATURE_MEANING.format(
+        name=name_of(reviewer), username=reviewer.get_username()
+    )
+    _save(decision, [], reviewer)
     return decision
 
 
-def _set_status(alert, status, reason, user):
-    alert.status = status
-    alert.status_reason = reason
-    alert._change_reason = reason
-    alert._history_user = user
-    alert.save(update_fields=["status", "status_reason"])
+def link_case_alerts(decision: Decision):
+    """Link a seeded decision to the alerts of the cases it answered: those of episodes that
+    started before it and after the subject's decision before it."""
+    earlier = (
+        Decision.objects.filter(subject=decision.subject, signed_at__lt=decision.signed_at)
+        .order_by("-signed_at")
+        .values_list("signed_at", flat=True)
+        .first()
+    )
+    alerts = Alert.objects.filter(
+        subject=decision.subject, case_at__isnull=False, case_at__lt=decision.signed_at
+    )
+    if earlier is not None:
+        alerts = alerts.filter(case_at__gt=earlier)
+    decision.alerts.set(alerts)
+
+
+@dataclass(frozen=True)
+class TranscribedDecision:
+    """A row of a decisions file: a decision signed on paper or in an earlier system."""
+
+    line: int
+    subject: Subject
+    signed_at: object
+    action: str
+    regimen: Regimen | None
+    reviewer: object
+    reason: str
+
+
+def record_transcribed(rows, *, entered_by) -> list[Decision]:
+    """Record transcribed decisions, checked per subject in signing order against all of its
+    labs and doses and the decisions before them. Call inside the import's transaction; a row
+    section 3 refuses raises DecisionError with its `line`, and nothing is kept."""
+    by_subject = {}
+    for row in rows:
+        by_subject.setdefault(row.subject.pk, []).append(row)
+    saved = []
+    for subject_rows in by_subject.values():
+        for row in sorted(subject_rows, key=lambda r: (r.signed_at, r.line)):
+            if Decision.objects.filter(
+                subject=row.subject, signed_at=row.signed_at, action=row.action
+            ).exists():
+                continue  # the same file again: idempotent on its natural key
+            try:
+                decision = _checked_decision(
+                    row.subject,
+                    [],
+                    row.action,
+                    row.reason,
+                    signed_at=row.signed_at,
+                    reviewer=row.reviewer,
+                    regimen=row.regimen,
+                )
+            except DecisionError as error:
+                error.line = row.line
+                raise
+            decision.transcribed = True
+            decision.entered_by = entered_by
+            decision.signature_meaning = TRANSCRIBED_MEANING.format(
+                entered_by=name_of(entered_by) if entered_by else "an import",
+                name=name_of(row.reviewer),
+                username=row.reviewer.get_username(),
+            )
+            _save(decision, [], entered_by)
+            saved.append(decision)
+    return saved
 
 
 @transaction.atomic
 def acknowledge_alerts(alert_pks, user) -> int:
-    """Mark open alerts as seen by a reviewer; returns how many changed."""
+    """Mark open low and medium alerts as seen by a reviewer; returns how many changed. High
+    and critical alerts need a signed decision."""
     if not access.can_decide(user):
         raise DecisionError("reviewer", "only a safety reviewer can acknowledge alerts")
-    alerts = Alert.objects.select_for_update().filter(pk__in=alert_pks, status=Alert.Status.OPEN)
-    who = user.get_full_name() or user.get_username()
+    alerts = Alert.objects.select_for_update().filter(
+        pk__in=alert_pks, status=Alert.Status.OPEN, severity__in=BULK_SEVERITIES
+    )
+    who = name_of(user)
+    now = timezone.now()
     count = 0
     for alert in alerts:
-        _set_status(alert, Alert.Status.ACKNOWLEDGED, f"Acknowledged by {who}.", user)
+        _set(
+            alert,
+            {
+                "status": Alert.Status.ACKNOWLEDGED,
+                "status_reason": f"Acknowledged by {who}.",
+                "acknowledged_at": now,
+                "acknowledged_by": user,
+            },
+            user,
+            f"acknowledged by {who}",
+        )
         count += 1
     return count
 
@@ -203,33 +443,36 @@ def reviewer_emails():
 
 
 def notify_reviewers(alerts) -> int:
-    """E-mail the reviewers one message per high or critical alert; returns how many were sent.
-
-    Never raises: an alert is on the queue whether or not the mail went out.
-    """
+    """E-mail the reviewers one message listing the high and critical alerts of one evaluation;
+    returns how many messages were sent (0 or 1). Never raises: an alert is on the queue whether
+    or not the mail went out."""
+    alerts = [a for a in alerts if a.severity in NOTIFY_SEVERITIES]
     recipients = reviewer_emails()
-    sent = 0
-    if not recipients:
+    if not alerts or not recipients:
         return 0
-    base = getattr(settings, "HEPWATCH_BASE_URL", "").rstrip("/")
-    for alert in alerts:
-        if alert.severity not in NOTIFY_SEVERITIES:
-            continue
-        subject_line = (
-            f"[hepwatch] {alert.severity.upper()} {alert.rule} {alert.kind}: {alert.subject}"
-        )
-        body = (
-            f"{alert.explanation}\n\n"
-            f"What to do: {alert.rule_definition.action}.\n"
-            f"Site {alert.subject.site}, subject {alert.subject}.\n"
-            f"Review and sign a decision: {base}{reverse('alert', args=[alert.pk])}\n"
-        )
-        try:
-            send_mail(subject_line, body, settings.DEFAULT_FROM_EMAIL, recipients)
-            sent += 1
-        except Exception:
-            log.exception("could not e-mail reviewers about alert %s", alert.pk)
-    return sent
+    base = settings.HEPWATCH_BASE_URL.rstrip("/")
+    subjects = sorted({str(a.subject) for a in alerts})
+    top = min(alerts, key=lambda a: a.severity_rank)
+    subject_line = (
+        f"[hepwatch] {top.severity.upper()}: {len(alerts)} alert{'s' if len(alerts) != 1 else ''}"
+        f" for {', '.join(subjects)}"
+    )
+    lines = []
+    for alert in sorted(alerts, key=lambda a: (a.severity_rank, str(a.subject))):
+        lines += [
+            f"{alert.severity.upper()} {alert.rule} {alert.get_kind_display()} — subject "
+            f"{alert.subject}, site {alert.subject.site}",
+            f"  {alert.explanation}",
+            f"  What to do: {alert.rule_definition.action}.",
+            f"  Review and sign: {base}{reverse('alert', args=[alert.pk])}",
+            "",
+        ]
+    try:
+        send_mail(subject_line, "\n".join(lines), settings.DEFAULT_FROM_EMAIL, recipients)
+    except Exception:
+        log.exception("could not e-mail reviewers about %d alert(s)", len(alerts))
+        return 0
+    return 1
 
 
 def on_alerts_opened(sender, alert_pks, **kwargs):
@@ -237,7 +480,7 @@ def on_alerts_opened(sender, alert_pks, **kwargs):
     alerts = Alert.objects.filter(
         pk__in=alert_pks, severity__in=NOTIFY_SEVERITIES, status=Alert.Status.OPEN
     ).select_related("subject__site")
-    notify_reviewers(alerts)
+    notify_reviewers(list(alerts))
 
 
 def connect_notifications():

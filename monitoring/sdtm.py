@@ -20,7 +20,7 @@ from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
-from subjects.models import Arm, Dose, Subject
+from subjects.models import Dose, Regimen, Subject
 
 from . import ctcae, units
 from .models import LabDraw
@@ -245,8 +245,11 @@ def ex(subjects=None) -> Tabulation:
     subjects = _subjects(subjects)
     by_pk = {s.pk: s for s in subjects}
     regimens = {}
-    for arm in Arm.objects.filter(study__in={s.study_id for s in subjects}):
-        regimens.setdefault((arm.study_id, arm.dose_mg), arm.administrations_per_week)
+    for regimen in Regimen.objects.filter(study__in={s.study_id for s in subjects}):
+        if regimen.dose_mg is not None:
+            regimens.setdefault(
+                (regimen.study_id, regimen.dose_mg), regimen.administrations_per_week
+            )
     rows, seq, first_dose = [], {}, {}
     for dose in Dose.objects.filter(subject__in=list(by_pk)).order_by(
         "subject__subject_id", "administered_at"

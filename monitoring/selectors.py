@@ -1,7 +1,7 @@
 """Reads for pages: everything a page shows, scoped to what the user may see."""
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
 from django.db.models import (
@@ -90,9 +90,20 @@ class Timeline:
     doses: list
     assessment: rules.SafetyAssessment
     baseline: dict  # analyte -> (Fraction canonical value, datetime)
-    reduced_restarts: list  # doses that restarted at a lower dose than the one before
+    decisions: list  # signed decisions, newest first
     alerts: list = field(default_factory=list)
     now: datetime | None = None
+    history: rules.History | None = None
+
+    @property
+    def reduced_restarts(self):
+        """The signed re-starts at a reduced regimen, oldest first."""
+        replaced = {d.replaces_id for d in self.decisions if d.replaces_id}
+        return [
+            d
+            for d in reversed(self.decisions)
+            if d.action == Decision.Action.RESUME_REDUCED_DOSE and d.pk not in replaced
+        ]
 
     @property
     def first_dose(self):
@@ -118,7 +129,8 @@ class Timeline:
 
 
 def subject_timeline(subject: Subject, *, with_alerts=True) -> Timeline:
-    """The subject's draws, doses and rule assessment, ready for the chart and the lab table."""
+    """The subject's draws, doses, decisions and rule assessment, ready for the chart and the
+    lab table."""
     draws = list(
         LabDraw.objects.filter(subject=subject)
         .select_related("entered_by")
@@ -131,13 +143,16 @@ def subject_timeline(subject: Subject, *, with_alerts=True) -> Timeline:
         results_by_draw.setdefault(r.draw_id, []).append(r)
     doses = list(Dose.objects.filter(subject=subject).order_by("administered_at"))
     now = timezone.now()
-    history = services.history_of(subject, draws, doses, results_by_draw)
+    history = services.history_of(subject)
     assessment = rules.evaluate(history, now)
     rows = []
-    for draw, exact in zip(draws, history.draws, strict=True):
+    for draw in draws:
         results = {}
-        for r, e in zip(results_by_draw.get(draw.pk, ()), exact.results, strict=True):
-            results[r.analyte] = ResultRow(r, e.multiple, ctcae.grade(r.analyte, e.multiple))
+        for r in results_by_draw.get(draw.pk, ()):
+            exact = services.result_for_rules(r.analyte, r.value, r.unit, r.reported_uln, r.uln)
+            results[r.analyte] = ResultRow(
+                r, exact.multiple, ctcae.grade(r.analyte, exact.multiple)
+            )
         rows.append(DrawRow(draw, results, assessment.peaks.get(draw.pk)))
     baseline = {}
     if doses:
@@ -147,11 +162,12 @@ def subject_timeline(subject: Subject, *, with_alerts=True) -> Timeline:
                 break
             for analyte, r in row.results.items():
                 baseline[analyte] = (r.result.exact_value(), row.draw.collected_at)
-    restarts = [
-        later
-        for earlier, later in zip(doses, doses[1:], strict=False)
-        if later.dose_mg < earlier.dose_mg
-    ]
+    decisions = list(
+        Decision.objects.filter(subject=subject)
+        .select_related("reviewer", "regimen", "replaces", "entered_by")
+        .prefetch_related("alerts")
+        .order_by("-signed_at", "-pk")
+    )
     alerts = []
     if with_alerts:
         alerts = list(
@@ -162,7 +178,20 @@ def subject_timeline(subject: Subject, *, with_alerts=True) -> Timeline:
             )
             .order_by("-triggered_at", "severity_rank")
         )
-    return Timeline(subject, rows, doses, assessment, baseline, restarts, alerts, now)
+    return Timeline(
+        subject, rows, doses, assessment, baseline, decisions, alerts, now, history=history
+    )
+
+
+def regimen_text(assessment: rules.SafetyAssessment) -> str:
+    """The regimen in force at the end of the history and since when, in words."""
+    regimen = assessment.regimen
+    if regimen is None:
+        return "no regimen"
+    text = f"{regimen.describe()} ({regimen.code})"
+    if assessment.regimen_since is not None:
+        return f"{text}, since the re-start signed on {rules.when(assessment.regimen_since)}"
+    return f"{text}, the arm's starting regimen"
 
 
 def safety_state(subject: Subject) -> SubjectSafetyState:
@@ -197,7 +226,7 @@ def alert_queue(user):
     # Correlated subqueries rather than a GROUP BY: PostgreSQL computes them for the page's
     # rows only, after the sort and the limit, whatever the size of the queue.
     decisions = (
-        Decision.objects.filter(alert=OuterRef("pk"))
+        Decision.alerts.through.objects.filter(alert=OuterRef("pk"))
         .order_by()
         .values("alert")
         .annotate(n=Count("pk"))
@@ -221,6 +250,108 @@ def alert_for(user, pk):
             "subject__site", "subject__arm", "draw", "dose"
         ),
         pk=pk,
+    )
+
+
+# ---- cases ------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """An episode's alerts (R3, R4, R5, R7, R8, and its R6) as one row of the queue."""
+
+    subject: Subject
+    started_at: datetime
+    alerts: list
+
+    @property
+    def active(self):
+        return [a for a in self.alerts if a.is_active]
+
+    @property
+    def is_open(self):
+        return bool(self.active)
+
+    @property
+    def lead(self):
+        """The alert whose page opens the case: its most severe active alert, else its first."""
+        pool = self.active or self.alerts
+        return min(pool, key=lambda a: (a.severity_rank, a.triggered_at))
+
+    @property
+    def severity(self):
+        return self.lead.severity
+
+    @property
+    def due_by(self):
+        return next((a.due_by for a in self.alerts if a.kind == "withhold_dose"), None)
+
+    @property
+    def overdue(self):
+        return any(getattr(a, "overdue", False) for a in self.active)
+
+    @property
+    def needs(self) -> str:
+        """What the case needs now, in words."""
+        kinds = {a.kind for a in self.active}
+        if not kinds:
+            return "Closed"
+        if "discontinue" in kinds:
+            return "Discontinue to sign (potential Hy's law)"
+        if "eligible_reduced_dose" in kinds:
+            return "Re-start decision needed"
+        if "confirmation_overdue" in kinds:
+            return "Repeat ALT/AST overdue"
+        if "elevation_confirmed" in kinds:
+            return "Confirmed: keep withholding, investigate the cause"
+        due = self.due_by
+        return f"Repeat ALT/AST due by {rules.when(due)}" if due else "Repeat ALT/AST"
+
+
+def cases(alerts) -> list[Case]:
+    """The cases among these alerts, open ones first, most severe then earliest due."""
+    grouped = {}
+    for alert in alerts.filter(case_at__isnull=False).select_related("subject__site"):
+        key = (alert.subject_id, alert.case_at)
+        grouped.setdefault(key, Case(alert.subject, alert.case_at, [])).alerts.append(alert)
+    found = list(grouped.values())
+    for case in found:
+        case.alerts.sort(key=lambda a: (a.triggered_at, a.severity_rank))
+    far = datetime.max.replace(tzinfo=UTC)
+    found.sort(
+        key=lambda c: (not c.is_open, c.lead.severity_rank, c.due_by or far, c.subject.subject_id)
+    )
+    return found
+
+
+def case_of(alert: Alert) -> Case | None:
+    if alert.case_at is None:
+        return None
+    return Case(
+        alert.subject,
+        alert.case_at,
+        list(
+            Alert.objects.filter(subject_id=alert.subject_id, case_at=alert.case_at)
+            .prefetch_related("decisions")
+            .order_by("triggered_at", "severity_rank")
+        ),
+    )
+
+
+def next_case(user, *, after: Alert) -> Alert | None:
+    """The lead alert of the next open case in the queue after this alert's, or None."""
+    for case in cases(alert_queue(user).filter(status__in=ACTIVE)):
+        if (case.subject.pk, case.started_at) != (after.subject_id, after.case_at):
+            return case.lead
+    return None
+
+
+def amendable_decisions(subject: Subject):
+    """The subject's decisions in force (not yet amended), which a new decision may replace."""
+    return (
+        Decision.objects.filter(subject=subject, replaced_by__isnull=True)
+        .select_related("reviewer")
+        .order_by("-signed_at")
     )
 
 
@@ -318,19 +449,19 @@ def recent_activity(subjects, limit):
             )
         )
     for decision in (
-        Decision.objects.filter(alert__subject__in=subjects)
-        .select_related("alert__subject", "reviewer")
+        Decision.objects.filter(subject__in=subjects)
+        .select_related("subject", "reviewer")
         .order_by("-signed_at")[:limit]
     ):
         items.append(
             Activity(
                 decision.signed_at,
                 decision.reviewer,
-                decision.alert.subject,
-                f"Signed “{decision.get_action_display()}” on {decision.alert.rule} "
-                f"{decision.alert.kind}",
-                "alert",
-                decision.alert_id,
+                decision.subject,
+                f"{'Transcribed' if decision.transcribed else 'Signed'} "
+                f"“{decision.get_action_display()}”",
+                "subject",
+                decision.subject_id,
                 "decision",
             )
         )
@@ -399,7 +530,7 @@ def _describe(model_label, record):
     if model_label == "Alert":
         return f"Alert {record.rule} {record.kind}"
     if model_label == "Decision":
-        return f"Decision on alert {record.alert_id}"
+        return f"Decision of {rules.when(record.signed_at)}"
     return model_label
 
 
@@ -407,14 +538,13 @@ def subject_history(subject: Subject) -> list:
     """Every recorded change to the subject and its doses, draws, results, alerts and decisions,
     newest first: who, when, what, old → new, and the reason given."""
     draw_ids = list(LabDraw.history.filter(subject_id=subject.pk).values_list("id", flat=True))
-    alert_ids = list(Alert.history.filter(subject_id=subject.pk).values_list("id", flat=True))
     sources = [
         ("Subject", Subject.history.filter(id=subject.pk)),
         ("Dose", Dose.history.filter(subject_id=subject.pk)),
         ("Lab draw", LabDraw.history.filter(subject_id=subject.pk)),
         ("Lab result", LabResult.history.filter(draw_id__in=set(draw_ids))),
         ("Alert", Alert.history.filter(subject_id=subject.pk)),
-        ("Decision", Decision.history.filter(alert_id__in=set(alert_ids))),
+        ("Decision", Decision.history.filter(subject_id=subject.pk)),
     ]
     entries = []
     for label, records in sources:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from psycopg.pq import Format
 from simple_history.utils import bulk_update_with_history
 
-from subjects.models import Dose, Subject
+from subjects.models import Dose, Regimen, Subject
 
 from . import rules, units
 from .bulk import insert_with_history
@@ -138,11 +138,23 @@ def refresh_ulns(subjects):
 
 @transaction.atomic
 def record_draw(
-    subject, collected_at, results, *, symptoms=False, lab_name="", user=None, reason=""
+    subject,
+    collected_at,
+    results,
+    *,
+    resulted_at=None,
+    symptoms=False,
+    lab_name="",
+    user=None,
+    reason="",
 ) -> LabDraw:
-    """Save a whole draw with its results and queue its evaluation."""
+    """Save a whole draw with its results and queue its evaluation. `resulted_at`, when the
+    results were known, defaults to the moment they are entered."""
     if not results:
         raise EntryError("results", "enter at least one result")
+    resulted_at = resulted_at or timezone.now()
+    if resulted_at < collected_at:
+        raise EntryError("resulted_at", "the results cannot be known before the blood was drawn")
     if LabDraw.objects.filter(subject=subject, collected_at=collected_at).exists():
         raise EntryError(
             "collected_at",
@@ -151,6 +163,7 @@ def record_draw(
     draw = LabDraw(
         subject=subject,
         collected_at=collected_at,
+        resulted_at=resulted_at,
         lab_name=lab_name,
         symptoms_of_liver_injury=symptoms,
         entered_by=user,
@@ -200,31 +213,9 @@ def correct_result(result: LabResult, *, value, unit=None, reported_uln=None, re
 # ---- evaluation ---------------------------------------------------------------------------
 
 
-def history_of(subject, draws, doses, results_by_draw=None) -> rules.History:
-    """A subject's history for the rules, from model instances. Results come from
-    `results_by_draw` ({draw pk: [LabResult]}) when given, else from each draw's results."""
-    if results_by_draw is None:
-        results_by_draw = {draw.pk: draw.results.all() for draw in draws}
-    return rules.History(
-        draws=tuple(
-            rules.Draw(
-                key=draw.pk,
-                collected_at=draw.collected_at,
-                symptoms=draw.symptoms_of_liver_injury,
-                results=tuple(
-                    result_for_rules(r.analyte, r.value, r.unit, r.reported_uln, r.uln)
-                    for r in results_by_draw.get(draw.pk, ())
-                ),
-            )
-            for draw in draws
-        ),
-        doses=tuple(
-            rules.Dose(key=d.pk, administered_at=d.administered_at, dose_mg=d.dose_mg)
-            for d in doses
-        ),
-        active_liver_disease=subject.active_liver_disease,
-        maintenance_days=subject.study.maintenance_days,
-    )
+def history_of(subject) -> rules.History:
+    """One subject's whole history for the rules."""
+    return load_histories([subject.pk])[subject.pk]
 
 
 @lru_cache(maxsize=8192)
@@ -260,14 +251,17 @@ def evaluate_subjects(subject_pks, as_of=None):
     return done
 
 
-def _histories(pks):
-    """Histories of these subjects for the rules, read as plain rows (no model instances)."""
-    draws, results, doses = {}, {}, {}
+def load_histories(pks) -> dict:
+    """The histories of these subjects for the rules: draws with their results, doses, signed
+    decisions, flags and regimens, read as plain rows (no model instances). The one loader."""
+    draws, results, doses, decisions = {}, {}, {}, {}
     subject_draws = LabDraw.objects.filter(subject_id__in=pks).order_by()
-    for pk, subject_pk, collected_at, symptoms in _rows(
-        subject_draws.values_list("pk", "subject_id", "collected_at", "symptoms_of_liver_injury")
+    for pk, subject_pk, collected_at, resulted_at, symptoms in _rows(
+        subject_draws.values_list(
+            "pk", "subject_id", "collected_at", "resulted_at", "symptoms_of_liver_injury"
+        )
     ):
-        draws.setdefault(subject_pk, []).append((pk, collected_at, symptoms))
+        draws.setdefault(subject_pk, []).append((pk, collected_at, resulted_at, symptoms))
         results[pk] = []
     # Of these draws by a subquery, not by a join on the subject: the planner then reads them
     # through the draw index instead of scanning every result of the study.
@@ -283,18 +277,59 @@ def _histories(pks):
         .values_list("pk", "subject_id", "administered_at", "dose_mg")
     ):
         doses.setdefault(subject_pk, []).append(rules.Dose(pk, administered_at, dose_mg))
+    subjects = list(
+        Subject.objects.filter(pk__in=pks).values_list(
+            "pk", "active_liver_disease", "study__maintenance_interval_days", "arm__regimen_id"
+        )
+    )
+    regimens = regimens_for_rules(Regimen.objects.filter(study__subjects__pk__in=pks).distinct())
+    for pk, subject_pk, action, signed_at, regimen_id, replaces_id, first, last, username in _rows(
+        Decision.objects.filter(subject_id__in=pks)
+        .order_by()
+        .values_list(
+            "pk",
+            "subject_id",
+            "action",
+            "signed_at",
+            "regimen_id",
+            "replaces_id",
+            "reviewer__first_name",
+            "reviewer__last_name",
+            "reviewer__username",
+        )
+    ):
+        decisions.setdefault(subject_pk, []).append(
+            rules.Decision(
+                pk,
+                action,
+                signed_at,
+                regimens.get(regimen_id),
+                replaces_id,
+                f"{first} {last}".strip() or username,
+            )
+        )
     return {
         pk: rules.History(
             draws=tuple(
-                rules.Draw(key, collected_at, tuple(results[key]), symptoms)
-                for key, collected_at, symptoms in draws.get(pk, ())
+                rules.Draw(key, collected_at, tuple(results[key]), symptoms, resulted_at)
+                for key, collected_at, resulted_at, symptoms in draws.get(pk, ())
             ),
             doses=tuple(doses.get(pk, ())),
+            decisions=tuple(decisions.get(pk, ())),
             active_liver_disease=liver,
             maintenance_days=interval or settings.HEPWATCH_MAINTENANCE_DAYS,
+            start_regimen=regimens.get(regimen_id),
         )
-        for pk, liver, interval in Subject.objects.filter(pk__in=pks).values_list(
-            "pk", "active_liver_disease", "study__maintenance_interval_days"
+        for pk, liver, interval, regimen_id in subjects
+    }
+
+
+def regimens_for_rules(regimens) -> dict:
+    """{pk: rules.Regimen} of these Regimen rows."""
+    return {
+        pk: rules.Regimen(code, name, dose_mg, per_week)
+        for pk, code, name, dose_mg, per_week in regimens.values_list(
+            "pk", "code", "name", "dose_mg", "administrations_per_week"
         )
     }
 
@@ -332,29 +367,38 @@ def _evaluate_chunk(pks, as_of):
         .filter(subject_id__in=pks)
         .values_list("subject_id", "data_version")
     )
-    histories = _histories(pks)
+    histories = load_histories(pks)
+    regimen_pks = {
+        (study_pk, code): pk
+        for pk, study_pk, code in Regimen.objects.filter(study__subjects__pk__in=pks)
+        .distinct()
+        .values_list("pk", "study_id", "code")
+    }
+    study_of = dict(Subject.objects.filter(pk__in=pks).values_list("pk", "study_id"))
     alerts = {}
     for alert in Alert.objects.filter(subject_id__in=pks).order_by():
         alerts.setdefault(alert.subject_id, []).append(alert)
-    discontinued_by_reviewer = set(
-        Decision.objects.filter(
-            alert__subject_id__in=pks, action=Decision.Action.DISCONTINUE
-        ).values_list("alert__subject_id", flat=True)
-    )
     new_alerts = []
-    outcome = {}  # (state, version seen) -> subject pks
+    outcome = {}  # (state, regimen pk, regimen since, version seen) -> subject pks
     for pk, history in histories.items():
         assessment = rules.evaluate(history, as_of)
         new_alerts += reconcile(pk, assessment, alerts.get(pk, []), now)
-        state = rules.DISCONTINUED if pk in discontinued_by_reviewer else assessment.state
-        outcome.setdefault((state, versions[pk]), []).append(pk)
-    insert_with_history(new_alerts, Alert, change_reason="raised by " + rules.RULES_VERSION)
+        regimen = assessment.regimen
+        regimen_pk = regimen_pks.get((study_of[pk], regimen.code)) if regimen else None
+        key = (assessment.state, regimen_pk, assessment.regimen_since, versions[pk])
+        outcome.setdefault(key, []).append(pk)
+    insert_with_history(new_alerts, Alert, change_reason="raised by " + rules.ENGINE_NAME)
     if live and new_alerts:
         opened = [alert.pk for alert in new_alerts]
         transaction.on_commit(lambda: alerts_opened.send(sender=Alert, alert_pks=opened))
-    for (state, version), subject_pks in outcome.items():
+    for (state, regimen_pk, since, version), subject_pks in outcome.items():
         SubjectSafetyState.objects.filter(subject_id__in=subject_pks).update(
-            state=state, evaluated_version=version, evaluated_at=now, evaluated_as_of=as_of
+            state=state,
+            regimen_id=regimen_pk,
+            regimen_since=since,
+            evaluated_version=version,
+            evaluated_at=now,
+            evaluated_as_of=as_of,
         )
     return len(histories)
 
@@ -362,14 +406,17 @@ def _evaluate_chunk(pks, as_of):
 def reconcile(subject_pk, assessment, stored, now):
     """Bring stored alerts in line with an assessment; returns the alerts to create.
 
-    Alerts the assessment still demands keep their status and decisions (their wording and due
-    date follow the data). Alerts it no longer demands are never deleted: a lab-driven one is
-    retracted (its trigger was corrected away); a time-driven one whose moment has passed is
-    resolved. The one exception is an undecided time-driven alert raised by an evaluation at a
-    later time than this one (`evaluate --as-of` going back in time): it never existed as of this
-    time, so it goes, and its audit history keeps the record.
+    An alert the assessment still demands keeps what reviewers did with it (their decisions,
+    acknowledgement or dismissal); its wording, due date and the engine's resolution follow the
+    data, so a correction can reopen what the engine had resolved. An alert it no longer demands
+    is never deleted: a lab-driven one is retracted (its trigger was corrected away); a
+    time-driven one whose moment has passed is resolved. The one exception is an undecided
+    time-driven alert raised by an evaluation at a later time than this one (`evaluate --as-of`
+    going back in time): it never existed as of this time, so it goes, and its audit history
+    keeps the record.
     """
     by_identity = {(a.kind, a.triggered_at): a for a in stored}
+    rule_set = assessment.rule_set
     to_create = []
     demanded = set()
     for finding in assessment.findings:
@@ -377,53 +424,75 @@ def reconcile(subject_pk, assessment, stored, now):
         demanded.add(identity)
         alert = by_identity.get(identity)
         if alert is None:
-            to_create.append(
-                Alert(
-                    subject_id=subject_pk,
-                    kind=finding.kind,
-                    rule=finding.rule.id,
-                    severity=finding.severity,
-                    severity_rank=rules.SEVERITY_ORDER[finding.severity],
-                    draw_id=finding.draw_key,
-                    dose_id=finding.dose_key,
-                    triggered_at=finding.triggered_at,
-                    due_by=finding.due_by,
-                    opened_at=now,
-                    opened_as_of=assessment.as_of,
-                    explanation=finding.explanation,
-                )
+            alert = Alert(
+                subject_id=subject_pk,
+                kind=finding.kind,
+                rule=finding.rule.id,
+                severity=finding.severity,
+                severity_rank=rules.SEVERITY_ORDER[finding.severity],
+                draw_id=finding.draw_key,
+                dose_id=finding.dose_key,
+                triggered_at=finding.triggered_at,
+                due_by=finding.due_by,
+                case_at=finding.case_at,
+                opened_at=now,
+                opened_as_of=assessment.as_of,
+                explanation=finding.explanation,
+                rule_set=rule_set.name,
+                rule_set_version=rule_set.version,
             )
+            if finding.resolution:
+                alert.status = Alert.Status.RESOLVED
+                alert.status_reason = finding.resolution
+                alert.closed_by_rules = True
+            to_create.append(alert)
             continue
         changes = {
             "explanation": finding.explanation,
             "due_by": finding.due_by,
             "draw_id": finding.draw_key,
             "dose_id": finding.dose_key,
+            "case_at": finding.case_at,
         }
         reason = "updated by re-evaluation"
-        if alert.closed_by_rules:
-            changes.update(status=Alert.Status.OPEN, status_reason="", closed_by_rules=False)
-            reason = "raised again: its trigger is present again"
+        dismissed = alert.status == Alert.Status.RESOLVED and not alert.closed_by_rules
+        if finding.resolution and not dismissed:
+            changes.update(
+                status=Alert.Status.RESOLVED, status_reason=finding.resolution, closed_by_rules=True
+            )
+            reason = "resolved by " + rules.ENGINE_NAME
+        elif not finding.resolution and alert.closed_by_rules:
+            acknowledged = alert.acknowledged_at is not None
+            changes.update(
+                status=Alert.Status.ACKNOWLEDGED if acknowledged else Alert.Status.OPEN,
+                status_reason="Raised again: the need it answered is back.",
+                closed_by_rules=False,
+            )
+            reason = "raised again by " + rules.ENGINE_NAME
         _update(alert, changes, reason)
 
     for identity, alert in by_identity.items():
-        if identity in demanded or alert.closed_by_rules:
+        if identity in demanded:
             continue
         time_rule = alert.kind in rules.TIME_RULE_KINDS
         if time_rule and alert.opened_as_of > assessment.as_of and not alert.decisions.exists():
             alert._change_reason = f"not raised as of {assessment.as_of:%Y-%m-%d %H:%M} UTC"
             alert.delete()
+        elif alert.status == Alert.Status.RETRACTED or (
+            time_rule and alert.status == Alert.Status.RESOLVED
+        ):
+            continue
         elif time_rule:
-            if alert.status != Alert.Status.RESOLVED:
-                _update(
-                    alert,
-                    {
-                        "status": Alert.Status.RESOLVED,
-                        "status_reason": f"No longer overdue as of {rules.when(assessment.as_of)}.",
-                        "closed_by_rules": True,
-                    },
-                    "resolved by re-evaluation",
-                )
+            _update(
+                alert,
+                {
+                    "status": Alert.Status.RESOLVED,
+                    "status_reason": "The lab it asked for came: no longer overdue as of "
+                    f"{rules.when(assessment.as_of)}.",
+                    "closed_by_rules": True,
+                },
+                "resolved by " + rules.ENGINE_NAME,
+            )
         else:
             _update(
                 alert,
@@ -433,7 +502,7 @@ def reconcile(subject_pk, assessment, stored, now):
                     f"{rules.when(assessment.as_of)}: the data it rested on changed.",
                     "closed_by_rules": True,
                 },
-                "retracted by re-evaluation",
+                "retracted by " + rules.ENGINE_NAME,
             )
     return to_create
 
@@ -446,6 +515,13 @@ def _update(alert, changes, reason):
         setattr(alert, key, value)
     alert._change_reason = reason
     alert.save(update_fields=list(changed))
+
+
+def evaluate_now(subject_pks):
+    """Record a change to these subjects and evaluate them inside the caller's transaction, so
+    what the change closes (a case a decision answers) is closed when the page returns."""
+    mark_changed(subject_pks, evaluate=False)
+    evaluate_subjects(subject_pks)
 
 
 def unevaluated_subject_pks():

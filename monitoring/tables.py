@@ -126,7 +126,8 @@ class AlertTable(tables.Table):
         }
 
     def render_select(self, value, record):
-        if record.status != "open":
+        # Bulk acknowledgement is for low and medium alerts; high and critical need a decision.
+        if record.status != "open" or record.severity not in ("low", "medium"):
             return ""
         return format_html(
             '<input type="checkbox" class="form-check-input" name="alerts" value="{}" '
@@ -146,7 +147,7 @@ class AlertTable(tables.Table):
             '<a href="{}"><span class="rule-id">{}</span> {}</a>',
             reverse("alert", args=[record.pk]),
             record.rule,
-            record.kind,
+            record.get_kind_display(),
         )
 
     def value_kind(self, record):

@@ -13,7 +13,7 @@ from django_tables2 import RequestConfig
 
 from subjects import access
 from subjects.forms import DoseForm
-from subjects.services import DoseRefused
+from subjects.models import Regimen
 
 from . import charts, ctcae, review, rules, selectors, services, units
 from .filters import AlertFilter, SubjectFilter
@@ -22,7 +22,6 @@ from .forms import (
     CorrectionForm,
     DecisionForm,
     DrawForm,
-    OverrideForm,
     add_entry_error,
 )
 from .models import Alert, LabDraw, LabResult
@@ -84,7 +83,8 @@ def subject_detail(request, pk):
         "subject": subject,
         "timeline": timeline,
         "safety": selectors.safety_state(subject),
-        "dosing_block": review.dosing_block(subject),
+        "dosing": review.dosing_now(subject, timeline.history),
+        "regimen": selectors.regimen_text(timeline.assessment),
         "liver_chart": charts.figure_json(liver) if timeline.draws or timeline.doses else None,
         "analytes": DRAW_ANALYTES,
         "ldl": timeline.latest_lipid_change("LDLC") if "LDLC" in timeline.baseline else None,
@@ -126,6 +126,7 @@ def draw_new(request, pk):
                 subject,
                 form.cleaned_data["collected_at"],
                 form.result_entries(),
+                resulted_at=form.cleaned_data["resulted_at"],
                 symptoms=form.cleaned_data["symptoms"],
                 lab_name=form.cleaned_data["lab_name"],
                 user=request.user,
@@ -204,42 +205,47 @@ def result_correct(request, pk):
 
 @login_required
 def dose_new(request, pk):
-    can_override = access.can_decide(request.user)
-    access.require(access.can_enter_data(request.user) or can_override)
+    """Record a dose that was given. One that breaks a rule at its own time is described (the
+    rule, and the draw or decision behind it) and recorded once the coordinator confirms it was
+    given; the engine then raises R9 or R11."""
+    access.require(access.can_enter_data(request.user))
     subject = access.subject_for(request.user, pk)
-    block = review.dosing_block(subject)
-    # Reviewers enter a dose only to override a block; routine doses are the site's to enter.
-    access.require(access.can_enter_data(request.user) or block is not None)
-    data = request.POST or None
+    dosing = review.dosing_now(subject)
+    regimen = dosing.regimen
+    initial = {}
+    if regimen is not None and regimen.dose_mg is not None:
+        initial["dose_mg"] = units.format_number(regimen.dose_mg)
     form = DoseForm(
-        data, subject=subject, initial={"dose_mg": units.format_number(subject.arm.dose_mg)}
+        request.POST or None,
+        subject=subject,
+        initial=initial,
+        regimen_text=regimen.describe() if regimen else "",
     )
-    override = (
-        OverrideForm(data, user=request.user, request=request) if block and can_override else None
-    )
-    if request.method == "POST":
-        valid = form.is_valid() and (override is None or override.is_valid())
-        if valid and block and override is None:
-            form.add_error(None, f"Dose refused. {block.reason}")
-            valid = False
-        if valid:
-            try:
-                dose = review.record_checked_dose(
-                    subject,
-                    form.cleaned_data["administered_at"],
-                    form.cleaned_data["dose_mg"],
-                    user=request.user,
-                    override_reason=override.cleaned_data["override_reason"] if override else "",
+    judgement = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            dose = review.record_judged_dose(
+                subject,
+                form.cleaned_data["administered_at"],
+                form.cleaned_data["dose_mg"],
+                user=request.user,
+                confirmed=form.cleaned_data["confirm_given"],
+            )
+        except review.DoseNeedsConfirmation as error:
+            judgement = error.judgement
+            form.add_error("confirm_given", error.message)
+        else:
+            if dose.given_despite:
+                messages.warning(
+                    request, f"Dose of {dose} recorded. {dose.given_despite} Reviewers are alerted."
                 )
-            except DoseRefused as error:
-                form.add_error(None, f"Dose refused. {error}")
             else:
                 messages.success(request, f"Dose of {dose} saved.")
-                return redirect("subject", pk=subject.pk)
+            return redirect("subject", pk=subject.pk)
     return render(
         request,
         "monitoring/dose_form.html",
-        {"subject": subject, "form": form, "override": override, "dosing_block": block},
+        {"subject": subject, "form": form, "dosing": dosing, "judgement": judgement},
     )
 
 
@@ -248,19 +254,21 @@ def dose_new(request, pk):
 
 @login_required
 def alert_list(request):
+    """Open cases, one row each with their alerts inside; then the other alerts."""
     alerts = AlertFilter(request.GET, queryset=selectors.alert_queue(request.user), request=request)
-    table = AlertTable(alerts.qs)
+    table = AlertTable(alerts.qs.filter(case_at__isnull=True))
     if not access.can_decide(request.user):
         table.exclude = ("select",)
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
     fmt = request.GET.get("export")
     if fmt in EXPORT_FORMATS:
-        return export_response(table, fmt, "alerts")
+        return export_response(AlertTable(alerts.qs), fmt, "alerts")
     return render(
         request,
         "monitoring/alert_list.html",
         {
             "filter": alerts,
+            "cases": selectors.cases(alerts.qs),
             "table": table,
             "export_query": _query_without(request, "export"),
             "can_acknowledge": access.can_decide(request.user),
@@ -273,55 +281,87 @@ def alert_list(request):
 def alerts_acknowledge(request):
     access.require(access.can_decide(request.user))
     pks = [int(pk) for pk in request.POST.getlist("alerts") if pk.isdigit()]
-    visible = selectors.alert_queue(request.user).filter(pk__in=pks).values_list("pk", flat=True)
-    count = review.acknowledge_alerts(list(visible), request.user) if pks else 0
+    visible = selectors.alert_queue(request.user).filter(pk__in=pks)
+    serious = visible.exclude(severity__in=review.BULK_SEVERITIES).count()
+    count = review.acknowledge_alerts(list(visible.values_list("pk", flat=True)), request.user)
     if count:
         messages.success(request, f"{count} alert{'s' if count != 1 else ''} acknowledged.")
-    else:
-        messages.warning(request, "Tick one or more open alerts to acknowledge them.")
+    if serious:
+        messages.warning(
+            request,
+            f"{serious} high or critical alert{'s' if serious != 1 else ''} not acknowledged: "
+            "each needs a signed decision on its own page.",
+        )
+    if not count and not serious:
+        messages.warning(request, "Tick one or more open low or medium alerts to acknowledge them.")
     back = request.POST.get("next", "")
     return redirect(back if back.startswith("/alerts/") else reverse("alerts"))
 
 
 @login_required
 def alert_detail(request, pk):
+    """An alert, or the case it belongs to, with its explanation and a signed decision that
+    answers every active alert of the case at once."""
     alert = selectors.alert_for(request.user, pk)
-    can_decide = access.can_decide(request.user) and alert.is_active
+    subject = alert.subject
+    answers = review.answerable_alerts(alert)
+    can_decide = access.can_decide(request.user)
+    if request.method == "POST" and not can_decide:
+        access.require(False)
     form = None
     if can_decide:
-        form = DecisionForm(request.POST or None, user=request.user, request=request)
-    elif request.method == "POST":
-        access.require(False)
+        form = DecisionForm(
+            request.POST or None,
+            user=request.user,
+            request=request,
+            choices=review.action_choices(subject, answers or [alert]),
+            regimens=Regimen.objects.filter(pk__in=[r.pk for r in review.reductions(subject)]),
+            amendable=selectors.amendable_decisions(subject),
+        )
     if request.method == "POST" and form is not None and form.is_valid():
         try:
             decision = review.record_decision(
-                alert,
+                subject,
+                answers,
                 request.user,
                 form.cleaned_data["action"],
                 form.cleaned_data["reason"],
                 form.cleaned_data["password"],
+                regimen=form.cleaned_data["regimen"],
+                replaces=form.cleaned_data["replaces"],
             )
         except review.DecisionError as error:
             add_entry_error(form, error)
         else:
-            messages.success(request, f"Decision signed: {decision.get_action_display()}.")
-            return redirect("alert", pk=alert.pk)
-    timeline = selectors.subject_timeline(alert.subject, with_alerts=False)
+            messages.success(
+                request,
+                f"Decision signed for {subject}: {decision.get_action_display()}"
+                f" ({len(answers)} alert{'s' if len(answers) != 1 else ''} answered).",
+            )
+            following = selectors.next_case(request.user, after=alert)
+            if following is not None:
+                return redirect("alert", pk=following.pk)
+            return redirect("alerts")
+    timeline = selectors.subject_timeline(subject, with_alerts=False)
     focus = alert.triggered_at
     chart = charts.liver_chart(timeline, focus=focus) if timeline.draws else None
     trigger = next((row for row in timeline.draws if row.draw.pk == alert.draw_id), None)
+    case = selectors.case_of(alert)
     return render(
         request,
         "monitoring/alert_detail.html",
         {
             "alert": alert,
-            "subject": alert.subject,
-            "decisions": alert.decisions.select_related("reviewer"),
+            "subject": subject,
+            "case": case,
+            "answers": answers,
+            "decisions": timeline.decisions,
             "form": form,
             "chart": charts.figure_json(chart) if chart else None,
             "trigger": trigger,
             "analytes": DRAW_ANALYTES,
-            "dosing_block": review.dosing_block(alert.subject),
+            "dosing": review.dosing_now(subject, timeline.history),
+            "regimen": selectors.regimen_text(timeline.assessment),
         },
     )
 
@@ -348,8 +388,9 @@ def rules_page(request):
         request,
         "monitoring/rules.html",
         {
-            "rules": rules.RULES,
-            "version": rules.RULES_VERSION,
+            "rule_set": rules.DEFAULT_RULE_SET,
+            "rules": rules.DEFAULT_RULE_SET.rules,
+            "version": rules.DEFAULT_RULE_SET.label,
             "analytes": analytes,
             "grades": grades,
             "states": Alert._meta.get_field("status").choices,

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from simple_history.admin import SimpleHistoryAdmin
 
-from .models import Arm, Dose, Site, Study, Subject
+from .models import Arm, Dose, Regimen, Site, Study, Subject
 from .signals import subject_data_changed
 
 
@@ -34,6 +34,11 @@ class ClinicalRecordAdmin(ReadOnlyAdmin, AuditedAdmin):
     subject is re-evaluated; the admin shows them."""
 
 
+class RegimenInline(admin.TabularInline):
+    model = Regimen
+    extra = 0
+
+
 class ArmInline(admin.TabularInline):
     model = Arm
     extra = 0
@@ -42,7 +47,7 @@ class ArmInline(admin.TabularInline):
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
     list_display = ["code", "name", "maintenance_interval_days"]
-    inlines = [ArmInline]
+    inlines = [RegimenInline, ArmInline]
 
 
 @admin.register(Site)
@@ -56,7 +61,7 @@ class SiteAdmin(admin.ModelAdmin):
 class DoseInline(admin.TabularInline):
     model = Dose
     extra = 0
-    fields = ["administered_at", "dose_mg", "entered_by", "override_reason"]
+    fields = ["administered_at", "dose_mg", "entered_by", "given_despite"]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):

@@ -37,14 +37,16 @@ class DoseForm(forms.Form):
         label="Dose (mg)", max_digits=8, decimal_places=2, min_value=Decimal("0.01")
     )
 
-    def __init__(self, *args, subject: Subject, **kwargs):
+    confirm_given = forms.BooleanField(
+        required=False,
+        label="I confirm this dose was given, although it breaks the rule named above",
+    )
+
+    def __init__(self, *args, subject: Subject, regimen_text="", **kwargs):
         super().__init__(*args, **kwargs)
         self.subject = subject
-        self.fields[
-            "dose_mg"
-        ].help_text = (
-            f"Arm: {subject.arm.name}. The reduced-dose re-start is 70 mg three times weekly."
-        )
+        if regimen_text:
+            self.fields["dose_mg"].help_text = f"Regimen in force now: {regimen_text}."
         self.fields["dose_mg"].error_messages["min_value"] = "The dose must be a positive number."
 
     def clean_administered_at(self):

@@ -40,14 +40,42 @@ class Site(models.Model):
         return self.code
 
 
+class Regimen(models.Model):
+    """A dosing regimen of a study: data, not code. A regimen whose dose varies in the data
+    (an imported study) has no dose."""
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="regimens")
+    code = models.CharField(max_length=40)
+    name = models.CharField(max_length=200)
+    dose_mg = models.DecimalField(
+        "dose per administration (mg)", max_digits=8, decimal_places=2, null=True, blank=True
+    )
+    administrations_per_week = models.PositiveSmallIntegerField()
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["study", "code"], name="unique_regimen_code")
+        ]
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.name
+
+
 class Arm(models.Model):
-    """A dosing regimen of a study: data, not code."""
+    """A study arm, and the regimen its subjects start on."""
 
     study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="arms")
     code = models.CharField(max_length=40)
     name = models.CharField(max_length=200)
-    dose_mg = models.DecimalField(max_digits=8, decimal_places=2)
-    administrations_per_week = models.PositiveSmallIntegerField()
+    regimen = models.ForeignKey(
+        Regimen,
+        on_delete=models.PROTECT,
+        related_name="arms",
+        help_text="The regimen its subjects start on.",
+    )
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["study", "code"], name="unique_arm_code")]
@@ -93,8 +121,10 @@ class Dose(models.Model):
     entered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    override_reason = models.TextField(
-        blank=True, help_text="Why a safety reviewer allowed this dose while dosing was withheld."
+    given_despite = models.TextField(
+        blank=True,
+        help_text="The rule this dose broke at its own time, as the coordinator confirmed it "
+        "was given all the same (R9 or R11 follows).",
     )
     history = HistoricalRecords()
 

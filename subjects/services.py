@@ -7,20 +7,17 @@ from .models import Dose, Subject
 from .signals import subject_data_changed
 
 
-class DoseRefused(ValueError):
-    """A dose the subject's safety state does not allow, with the reason."""
-
-
 @transaction.atomic
-def record_dose(subject: Subject, administered_at, dose_mg, *, user=None, override_reason=""):
+def record_dose(subject: Subject, administered_at, dose_mg, *, user=None, given_despite=""):
+    """Record a dose that was given; `given_despite` is the rule it broke, as confirmed."""
     dose = Dose(
         subject=subject,
         administered_at=administered_at,
         dose_mg=dose_mg,
         entered_by=user,
-        override_reason=override_reason,
+        given_despite=given_despite,
     )
-    dose._change_reason = override_reason or "entered"
+    dose._change_reason = "entered as given despite the rules" if given_despite else "entered"
     dose.save()
     subject_data_changed.send(sender=Dose, subject=subject)
     return dose

@@ -1,19 +1,15 @@
 """Shared fixtures. The suite runs against PostgreSQL and Redis (make test sets them up); it
 refuses to run on SQLite unless HEPWATCH_ALLOW_SQLITE=1, so a green run means the real stack."""
 
-import importlib
 import os
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 import pytest  # noqa: E402
-from django.apps import apps  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from config.celery import app as celery_app  # noqa: E402
 
-# The data the migrations create: the default study with its arms, and the role groups.
-migration_data = importlib.import_module("subjects.migrations.0002_default_study")
 DB_FIXTURES = {"db", "transactional_db", "live_server"}
 
 
@@ -38,9 +34,11 @@ def data_from_migrations(request, django_db_blocker):
     if not uses_db:
         return
     request.getfixturevalue("django_db_setup")
+    from subjects import defaults
+
     with django_db_blocker.unblock():
-        migration_data.create_default_study(apps, None)
-        migration_data.create_groups(apps, None)
+        defaults.ensure_default_study()
+        defaults.ensure_groups()
 
 
 @pytest.fixture(autouse=True)

@@ -37,10 +37,10 @@ def wipe_study_data(*, studies_too=False):
     """Delete every subject with its doses, labs, alerts and decisions (a round trip's empty
     database); with studies_too, the studies, their sites and arms as well."""
     from monitoring.models import Alert, Decision, LabDraw, LabResult, SubjectSafetyState
-    from subjects.models import Dose, Site, Study
+    from subjects.models import Dose, Regimen, Site, Study
 
     for model in (Decision, Alert, LabResult, LabDraw, Dose, SubjectSafetyState, Subject):
         model.objects.all().delete()
     if studies_too:
-        for model in (Site, Arm, Study):
+        for model in (Site, Arm, Regimen, Study):
             model.objects.all().delete()

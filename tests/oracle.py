@@ -1,15 +1,24 @@
-"""Independent oracle for the hepwatch rule table (DESIGN.md section 3, rules v1).
+"""Independent oracle for the hepwatch rule table (DESIGN.md section 3, rules v2).
 
 Written straight from the table, without looking at the production engine, for differential
 testing. Pure stdlib, exact arithmetic (fractions.Fraction, never floats), no Django.
 
-    oracle_alerts(subjects_csv, doses_csv, labs_csv, as_of) -> list of alert dicts
+    alerts, states = oracle_assess(subjects_csv, doses_csv, labs_csv, decisions_csv, as_of)
+    alerts = oracle_alerts(subjects_csv, doses_csv, labs_csv, as_of, decisions_csv="")
 
-Each alert dict has exactly: subject_id, kind, severity, rule, triggered_at, due_by.
-Input it cannot interpret (unknown subject, test, unit, sex, duplicate natural key) raises
-ValueError: the table is not defined for it, and section 5 makes such a row a bad row.
+Each alert dict has exactly: subject_id, kind, severity, rule, status, triggered_at, due_by;
+`status` is "open" or "resolved": what a fresh import followed by one evaluation at as_of gives
+(nothing retracted, nothing acknowledged; transcribed decisions name no alerts, so only the
+table's "resolved by the engine when" column and "The case" paragraph resolve anything).
+states maps subject_id -> {"state": ..., "regimen": code in force at the end of the history}.
 
-Readings chosen where the table is ambiguous are marked `# AMBIGUOUS:` below.
+Input it cannot interpret (unknown subject, arm, test, unit, sex, action, regimen, a duplicate
+natural key, a datetime before 1900 or later than now, resulted_at before collected_at) raises
+ValueError: section 5 makes such a row a bad row. A transcribed decision the app would refuse
+(section 3, "The app refuses ...") raises ValueError naming its line: check_decisions() and
+refusal() implement those rules, and the synthetic generator uses them to emit only valid rows.
+
+Readings chosen where the text is ambiguous are marked `# AMBIGUOUS:` below.
 """
 
 from __future__ import annotations
@@ -21,6 +30,13 @@ from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
 SEVEN_DAYS = timedelta(days=7)  # "7 days means 168 hours"
+GRACE = timedelta(days=2)
+TWENTY_EIGHT_DAYS = timedelta(days=28)
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+
+# code -> (dose mg per administration, or None when unknown; administrations per week)
+DEFAULT_REGIMENS = {"standard": (Fraction(200), 1), "reduced": (Fraction(70), 3)}
+DEFAULT_ARMS = {"standard": "standard", "reduced": "reduced"}  # arm code -> starting regimen
 
 # (test, unit) -> factor into the canonical unit (section 3 "Conversions to canonical").
 TO_CANONICAL = {
@@ -64,7 +80,12 @@ RULES = {  # id -> (kind, severity)
     "R8": ("eligible_reduced_dose", "medium"),
     "R9": ("dose_while_withheld", "critical"),
     "R10": ("lab_overdue", "medium"),
+    "R11": ("dose_off_regimen", "high"),
 }
+CASE_RULES = ("R3", "R4", "R5", "R7", "R8")
+RESUMES = ("resume_same_dose", "resume_reduced_dose")
+ACTIONS = ("withhold", *RESUMES, "discontinue")
+STATES = ("discontinued", "withheld", "restart_pending", "weekly_monitoring", "dosing")
 
 
 def parse_instant(text: str) -> datetime:
@@ -75,6 +96,13 @@ def parse_instant(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def _instant(text: str, what: str, now: datetime) -> datetime:
+    value = parse_instant(text)
+    if value < EARLIEST or value > now:  # section 5: before 1900 or later than now: bad row
+        raise ValueError(f"{what}: {text!r} is before 1900 or later than now")
+    return value
+
+
 def parse_bool(text: str | None) -> bool:
     text = (text or "").strip().lower()
     if text not in ("", "true", "false"):
@@ -82,13 +110,20 @@ def parse_bool(text: str | None) -> bool:
     return text == "true"
 
 
-def _rows(text: str) -> list[dict]:
-    return list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+def _rows(text: str) -> list[tuple[int, dict]]:
+    """(line number in the file, row); the header is line 1."""
+    reader = csv.DictReader(io.StringIO((text or "").lstrip("\ufeff")))
+    return [(reader.line_num, row) for row in reader]
+
+
+def _cell(row: dict, name: str) -> str:
+    return (row.get(name) or "").strip()
 
 
 @dataclass
 class Draw:
-    at: datetime
+    at: datetime  # collected_at
+    resulted: datetime | None = None  # resulted_at; collected_at when not given
     multiples: dict = field(default_factory=dict)  # test -> value / ULN (Fraction); not lipids
     tests: set = field(default_factory=set)
     symptoms: bool = False
@@ -103,75 +138,391 @@ class Draw:
         return self.multiples.get("TBIL")
 
 
-def _load(subjects_csv, doses_csv, labs_csv):
-    subjects = {}
-    for row in _rows(subjects_csv):
-        sid = row["subject_id"].strip()
-        sex = row["sex"].strip()
-        if sex not in ("M", "F") or sid in subjects:
-            raise ValueError(f"bad subject row {row}")
-        subjects[sid] = {"sex": sex, "ald": parse_bool(row.get("active_liver_disease"))}
+@dataclass
+class Decision:
+    at: datetime  # signed_at
+    action: str
+    regimen: str | None  # the target of a resume_reduced_dose, else None
+    line: int = 0  # line in decisions.csv (0: not from a file)
 
-    doses = {sid: [] for sid in subjects}
-    for row in _rows(doses_csv):
-        sid = row["subject_id"].strip()
-        at = parse_instant(row["administered_at"])
+
+@dataclass
+class Subject:
+    sid: str
+    sex: str
+    arm: str
+    ald: bool
+    doses: list = field(default_factory=list)  # (administered_at, dose_mg), sorted
+    draws: list = field(default_factory=list)  # Draw, sorted by collected_at
+    decisions: list = field(default_factory=list)  # Decision, sorted by signed_at
+
+
+@dataclass
+class Episode:
+    first: Draw
+    end: Draw | None = None
+    confirmed: Draw | None = None  # R4
+    severe: Draw | None = None  # R5
+
+    @property
+    def start(self) -> datetime:
+        """The episode's withhold start: its first draw's resulted_at."""
+        return self.first.resulted
+
+
+@dataclass
+class Scan:
+    """What the labs alone say (draws in collected_at order)."""
+
+    peaked: list  # draws with a peak
+    episodes: list  # Episode
+    weekly: list  # R2 draws
+    r6: Draw | None
+
+
+# ---- loading -----------------------------------------------------------------------------------
+def load_study(
+    subjects_csv: str,
+    doses_csv: str,
+    labs_csv: str,
+    decisions_csv: str = "",
+    *,
+    regimens=DEFAULT_REGIMENS,
+    arms=DEFAULT_ARMS,
+    now: datetime | None = None,
+) -> dict[str, Subject]:
+    """Parse the four files; decisions are parsed (bad cells raise) but not checked here."""
+    now = now or datetime.now(UTC)
+    subjects: dict[str, Subject] = {}
+    for line, row in _rows(subjects_csv):
+        sid, sex, arm = _cell(row, "subject_id"), _cell(row, "sex"), _cell(row, "arm")
+        if not sid or sex not in ("M", "F") or sid in subjects or arm not in arms:
+            raise ValueError(f"subjects line {line}: bad subject row {row}")
+        if arms[arm] not in regimens:
+            raise ValueError(f"subjects line {line}: arm {arm!r} starts on an unknown regimen")
+        subjects[sid] = Subject(sid, sex, arm, parse_bool(row.get("active_liver_disease")))
+
+    for line, row in _rows(doses_csv):
+        sid = _cell(row, "subject_id")
+        if sid not in subjects:
+            raise ValueError(f"doses line {line}: subject_id: unknown subject {sid!r}")
+        at = _instant(row["administered_at"], f"doses line {line}: administered_at", now)
+        mg = Fraction(_cell(row, "dose_mg"))
+        if mg <= 0:
+            raise ValueError(f"doses line {line}: dose_mg: not positive")
         # AMBIGUOUS: two dose rows of one subject at the same instant. Read as one natural key
         # (subject, administered_at) given twice -> bad input (ValueError). Alternative: two
-        # doses, each with its own R9 alert.
-        if sid not in doses or at in doses[sid]:
-            raise ValueError(f"bad dose row {row}")
-        doses[sid].append(at)
+        # doses, each with its own R9 / R11 alert.
+        if any(at == other for other, _ in subjects[sid].doses):
+            raise ValueError(f"doses line {line}: administered_at: duplicate dose {sid} {at}")
+        subjects[sid].doses.append((at, mg))
 
-    draws = {sid: {} for sid in subjects}
-    for row in _rows(labs_csv):
-        sid, test, unit = row["subject_id"].strip(), row["test"].strip(), row["unit"].strip()
-        if sid not in draws or (test, unit) not in TO_CANONICAL:
-            raise ValueError(f"bad lab row {row}")
-        at = parse_instant(row["collected_at"])
+    draws: dict[str, dict] = {sid: {} for sid in subjects}
+    resulted_text: dict = {}
+    for line, row in _rows(labs_csv):
+        sid, test, unit = _cell(row, "subject_id"), _cell(row, "test"), _cell(row, "unit")
+        if sid not in subjects or (test, unit) not in TO_CANONICAL:
+            raise ValueError(f"labs line {line}: bad lab row {row}")
+        at = _instant(row["collected_at"], f"labs line {line}: collected_at", now)
         draw = draws[sid].setdefault(at, Draw(at))
         # AMBIGUOUS: the same test twice in one draw. Read as a duplicate natural key
         # (subject, collected_at, test) -> bad input. Alternative: keep the larger (or last).
         if test in draw.tests:
-            raise ValueError(f"duplicate {test} in draw {sid} {at.isoformat()}")
+            raise ValueError(f"labs line {line}: test: duplicate {test} in draw {sid} {at}")
+        # resulted_at: empty or missing -> collected_at (an import); at or after collected_at;
+        # the same on every row of a draw.
+        # AMBIGUOUS: "the same on every row of a draw" compares instants (offsets may differ),
+        # and a row that leaves it empty while another row of the draw gives it is a bad row
+        # (it is not the same on every row). Alternative: an empty cell defers to the others.
+        text = _cell(row, "resulted_at")
+        resulted = _instant(text, f"labs line {line}: resulted_at", now) if text else None
+        key = (sid, at)
+        if key in resulted_text and resulted_text[key] != resulted:
+            raise ValueError(f"labs line {line}: resulted_at: differs within draw {sid} {at}")
+        resulted_text[key] = resulted
+        if resulted is not None and resulted < at:
+            raise ValueError(f"labs line {line}: resulted_at: before collected_at")
+        draw.resulted = resulted if resulted is not None else at
         draw.tests.add(test)
         draw.symptoms = draw.symptoms or parse_bool(row.get("symptoms"))
         if test in ("LDLC", "APOB"):
             continue  # lipids never take part in a rule
         factor = TO_CANONICAL[(test, unit)]
-        value = Fraction(row["value"].strip()) * factor
-        uln_text = (row.get("uln") or "").strip()
-        uln = Fraction(uln_text) * factor if uln_text else DEFAULT_ULN[(test, subjects[sid]["sex"])]
+        value = Fraction(_cell(row, "value")) * factor
+        uln_text = _cell(row, "uln")
+        uln = Fraction(uln_text) * factor if uln_text else DEFAULT_ULN[(test, subjects[sid].sex)]
+        if uln <= 0:
+            raise ValueError(f"labs line {line}: uln: not positive")
         draw.multiples[test] = value / uln
-    return subjects, doses, draws
+
+    for line, row in _rows(decisions_csv):
+        sid = _cell(row, "subject_id")
+        if sid not in subjects:
+            raise ValueError(f"decisions line {line}: subject_id: unknown subject {sid!r}")
+        at = _instant(row["signed_at"], f"decisions line {line}: signed_at", now)
+        action, regimen = _cell(row, "action"), _cell(row, "regimen")
+        if action not in ACTIONS:
+            raise ValueError(f"decisions line {line}: action: unknown {action!r}")
+        if action == "resume_reduced_dose":
+            if regimen not in regimens:
+                raise ValueError(f"decisions line {line}: regimen: unknown {regimen!r}")
+        elif regimen:
+            raise ValueError(f"decisions line {line}: regimen: must be empty for {action}")
+        if not _cell(row, "reviewer") or not _cell(row, "reason"):
+            raise ValueError(f"decisions line {line}: reviewer/reason: required")
+        # AMBIGUOUS: two decisions of one subject signed at the same instant have no defined
+        # order ("checked in signed_at order ... against the decisions before them"): read as
+        # a bad row. Alternative: keep file order for ties.
+        if any(at == other.at for other in subjects[sid].decisions):
+            raise ValueError(f"decisions line {line}: signed_at: a second decision at {at}")
+        subjects[sid].decisions.append(Decision(at, action, regimen or None, line))
+
+    for sid, subject in subjects.items():
+        subject.doses.sort()
+        subject.draws = sorted(draws[sid].values(), key=lambda d: d.at)
+        subject.decisions.sort(key=lambda d: d.at)
+    return subjects
 
 
-def oracle_alerts(
-    subjects_csv: str, doses_csv: str, labs_csv: str, as_of: datetime, maintenance_days: int = 30
-) -> list[dict]:
+# ---- what the labs say -------------------------------------------------------------------------
+def scan(subject: Subject) -> Scan:
+    # AMBIGUOUS: every rule applies to every draw, pre-dose baseline draws included (a baseline
+    # >= 3x opens an episode and starts withholding). Alternative: only post-dose draws.
+    peaked = [d for d in subject.draws if d.peak is not None]  # draws without ALT/AST: ignored
+    episodes, weekly, r6 = [], [], None
+    episode, previous_peak = None, None
+    for draw in peaked:
+        peak = draw.peak
+        if episode is None:
+            if peak >= 3:
+                episode = Episode(draw)
+                episodes.append(episode)
+            elif peak > 1 and (previous_peak is None or previous_peak <= 1):
+                weekly.append(draw)  # "no episode is open" holds in this branch
+        elif peak < 3:
+            episode.end = draw
+            episode = None
+        elif episode.confirmed is None:
+            # R4: the next draw with a peak after the episode's first draw has peak >= 3x
+            # (the second draw of an open episode: below 3x it would have ended it).
+            episode.confirmed = draw
+        # AMBIGUOUS: R4 and R5 fire once per episode (a second episode can fire them again).
+        # Alternative: once per subject, like R6's "the subject's first draw".
+        if episode is not None and episode.severe is None and peak >= 5:
+            episode.severe = draw
+        if (
+            r6 is None
+            and peak >= 3
+            and (
+                (draw.tbil_multiple is not None and draw.tbil_multiple >= 2)
+                or draw.symptoms
+                or subject.ald
+            )
+        ):
+            r6 = draw
+        previous_peak = peak
+    return Scan(peaked, episodes, weekly, r6)
+
+
+# ---- withholding, discontinuation, regimen -----------------------------------------------------
+def episode_open_at(facts: Scan, t: datetime) -> bool:
+    """(a): an episode whose first draw resulted before t, and whose ending draw, if any, was
+    collected at or after t."""
+    return any(e.start < t and (e.end is None or e.end.at >= t) for e in facts.episodes)
+
+
+def withhold_starts(facts: Scan, decisions) -> list[datetime]:
+    return [e.start for e in facts.episodes] + [d.at for d in decisions if d.action == "withhold"]
+
+
+def resumes(decisions) -> list[datetime]:
+    return [d.at for d in decisions if d.action in RESUMES]
+
+
+def held_by_start(facts: Scan, decisions, t: datetime) -> bool:
+    """(b): some withhold start s < t has no resume r with s < r <= t."""
+    rs = resumes(decisions)
+    return any(s < t and not any(s < r <= t for r in rs) for s in withhold_starts(facts, decisions))
+
+
+def discontinued_from(facts: Scan, decisions) -> datetime | None:
+    found = [d.at for d in decisions if d.action == "discontinue"]
+    if facts.r6 is not None:
+        found.append(facts.r6.resulted)
+    return min(found) if found else None
+
+
+def regimen_at(subject: Subject, decisions, t: datetime, arms=DEFAULT_ARMS) -> str:
+    """The arm's starting regimen, replaced by the target of each resume_reduced_dose signed at
+    or before t."""
+    code = arms[subject.arm]
+    for d in decisions:  # in signed_at order
+        if d.action == "resume_reduced_dose" and d.at <= t:
+            code = d.regimen
+    return code
+
+
+def is_reduction(current, target) -> bool:
+    """A lower dose per administration, or the same dose fewer times a week."""
+    (dose, per_week), (new_dose, new_per_week) = current, target
+    # AMBIGUOUS: a regimen whose dose is unknown (None) cannot be compared: never a reduction,
+    # neither way (not even to the same unknown dose fewer times a week). Alternative: treat
+    # two unknown doses as "the same dose".
+    if dose is None or new_dose is None:
+        return False
+    return new_dose < dose or (new_dose == dose and new_per_week < per_week)
+
+
+def refusal(
+    subject: Subject,
+    facts: Scan,
+    before: list,
+    decision: Decision,
+    *,
+    regimens=DEFAULT_REGIMENS,
+    arms=DEFAULT_ARMS,
+) -> str | None:
+    """Why the app refuses `decision`, checked against all of the subject's labs (facts) and the
+    decisions signed before it (`before`, already accepted); None when it is accepted."""
+    t = decision.at
+    stop = discontinued_from(facts, before)
+    # AMBIGUOUS: "discontinued from" X includes X: a decision signed at exactly the R6 draw's
+    # resulted_at (or a prior discontinue's signed_at) is on a discontinued subject.
+    # Alternative: only strictly after X (as R9's "after discontinuation" reads).
+    discontinued = stop is not None and stop <= t
+    if decision.action == "discontinue":
+        return None  # always accepted (acknowledge / dismiss are not transcribed actions)
+    if discontinued:
+        return f"{decision.action} on a discontinued subject (since {stop.isoformat()})"
+    if decision.action == "withhold":
+        return None
+    if episode_open_at(facts, t):
+        return "a resume while an episode is open"
+    if not held_by_start(facts, before, t):
+        return "a resume while the subject is not withheld"
+    if decision.action == "resume_reduced_dose":
+        current = regimen_at(subject, before, t, arms)
+        if not is_reduction(regimens[current], regimens[decision.regimen]):
+            return f"{decision.regimen!r} is not a reduction of the regimen in force {current!r}"
+    return None
+
+
+def accepted_decisions(
+    subject: Subject, facts: Scan, candidates, *, regimens=DEFAULT_REGIMENS, arms=DEFAULT_ARMS
+) -> tuple[list, list]:
+    """Check candidates in signed_at order, each against the accepted ones before it; returns
+    (accepted, [(refused decision, reason)]). For the generator: drop what the app refuses."""
+    accepted, refused = [], []
+    for decision in sorted(candidates, key=lambda d: d.at):
+        reason = refusal(subject, facts, accepted, decision, regimens=regimens, arms=arms)
+        if reason is None:
+            accepted.append(decision)
+        else:
+            refused.append((decision, reason))
+    return accepted, refused
+
+
+def check_decisions(
+    subjects: dict[str, Subject], *, regimens=DEFAULT_REGIMENS, arms=DEFAULT_ARMS
+) -> None:
+    """Raise ValueError naming the first decision row (by subject, in signed_at order) the app
+    would refuse."""
+    for sid, subject in subjects.items():
+        facts = scan(subject)
+        _, refused = accepted_decisions(
+            subject, facts, subject.decisions, regimens=regimens, arms=arms
+        )
+        if refused:
+            decision, reason = refused[0]
+            raise ValueError(f"decisions line {decision.line}: action: {sid}: refused: {reason}")
+
+
+def check_decision_files(
+    subjects_csv: str,
+    doses_csv: str,
+    labs_csv: str,
+    decisions_csv: str,
+    *,
+    regimens=DEFAULT_REGIMENS,
+    arms=DEFAULT_ARMS,
+) -> None:
+    """check_decisions() on the four files' texts."""
+    study = load_study(
+        subjects_csv, doses_csv, labs_csv, decisions_csv, regimens=regimens, arms=arms
+    )
+    check_decisions(study, regimens=regimens, arms=arms)
+
+
+# ---- the rules ---------------------------------------------------------------------------------
+def oracle_assess(
+    subjects_csv: str,
+    doses_csv: str,
+    labs_csv: str,
+    decisions_csv: str,
+    as_of: datetime,
+    *,
+    maintenance_days: int = 30,
+    regimens=DEFAULT_REGIMENS,
+    arms=DEFAULT_ARMS,
+) -> tuple[list[dict], dict[str, dict]]:
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
     as_of = as_of.astimezone(UTC)
-    subjects, doses, draws = _load(subjects_csv, doses_csv, labs_csv)
-    alerts = []
+    subjects = load_study(
+        subjects_csv, doses_csv, labs_csv, decisions_csv, regimens=regimens, arms=arms
+    )
+    check_decisions(subjects, regimens=regimens, arms=arms)
+    alerts, states = [], {}
     for sid, subject in subjects.items():
-        history = sorted(draws[sid].values(), key=lambda d: d.at)
-        alerts += _evaluate(
-            sid, subject, sorted(doses[sid]), history, as_of, timedelta(days=maintenance_days)
+        found, state = evaluate(
+            subject,
+            as_of,
+            maintenance=timedelta(days=maintenance_days),
+            regimens=regimens,
+            arms=arms,
         )
+        alerts += found
+        states[sid] = state
     order = list(RULES)
     alerts.sort(key=lambda a: (a["subject_id"], a["triggered_at"], order.index(a["rule"])))
-    return alerts
+    return alerts, states
 
 
-def _evaluate(sid, subject, doses, history, as_of, maintenance):
+def oracle_alerts(
+    subjects_csv: str,
+    doses_csv: str,
+    labs_csv: str,
+    as_of: datetime,
+    decisions_csv: str = "",
+    **options,
+) -> list[dict]:
+    return oracle_assess(subjects_csv, doses_csv, labs_csv, decisions_csv, as_of, **options)[0]
+
+
+def dose_withheld(facts: Scan, decisions, stop: datetime | None, t: datetime) -> bool:
+    """R9's condition for a dose at t (decisions: all of the subject's, valid)."""
+    # AMBIGUOUS: "withheld ... when not discontinued" only keeps the states apart; a dose at
+    # exactly the discontinuation instant is R9 when (a) or (b) holds at it, and any dose
+    # strictly after it is R9. Alternative (literal): at that instant the subject is
+    # discontinued, so not withheld, and not yet "after discontinuation": no R9.
+    return (
+        (stop is not None and t > stop)
+        or episode_open_at(facts, t)
+        or held_by_start(facts, decisions, t)
+    )
+
+
+def evaluate(subject, as_of, *, maintenance, regimens=DEFAULT_REGIMENS, arms=DEFAULT_ARMS):
     # AMBIGUOUS: as_of only sets the evaluation time of R7 and R10; every rule sees the whole
     # stored history, including rows dated after as_of. Alternative: ignore data after as_of.
-    # AMBIGUOUS: every rule applies to every draw, pre-dose baseline draws included (a baseline
-    # >= 3x opens an episode, and a first dose after it is R9). Alternative: only post-dose draws.
+    sid, decisions, doses = subject.sid, subject.decisions, subject.doses
+    facts = scan(subject)
+    stop = discontinued_from(facts, decisions)
+    resume_times = resumes(decisions)
+    any_discontinue = any(d.action == "discontinue" for d in decisions)
     alerts = []
 
-    def fire(rule, at, due_by=None):
+    def fire(rule, at, resolved=False, due_by=None):
         kind, severity = RULES[rule]
         alerts.append(
             {
@@ -179,101 +530,117 @@ def _evaluate(sid, subject, doses, history, as_of, maintenance):
                 "kind": kind,
                 "severity": severity,
                 "rule": rule,
+                "status": "resolved" if resolved else "open",
                 "triggered_at": at,
                 "due_by": due_by,
             }
         )
 
-    first_dose = doses[0] if doses else None
+    first_dose = doses[0][0] if doses else None
 
     # R1: the first dose has no draw on or before it holding all of ALT, AST, ALP, TBIL.
-    # AMBIGUOUS: "a draw holding all" is read literally as ONE draw with all four results.
-    # Alternative: the union of the draws on or before the first dose (the per-analyte
-    # "baseline value" of the last paragraph of section 3).
+    # AMBIGUOUS: "a draw holding all" is read literally as ONE draw with all four results, and
+    # "on or before" compares its collected_at (not resulted_at). Alternative: the union of the
+    # draws on or before the first dose (the per-analyte "baseline value").
     if first_dose is not None and not any(
-        d.at <= first_dose and all(t in d.tests for t in BASELINE_TESTS) for d in history
+        d.at <= first_dose and all(t in d.tests for t in BASELINE_TESTS) for d in subject.draws
     ):
         fire("R1", first_dose)
 
-    peaked = [d for d in history if d.peak is not None]  # draws without ALT/AST are ignored
-    episodes = []  # [first draw, ending draw or None]
-    episode = None  # the open episode, a list [first draw, ending draw]
-    episode_draws = 0  # draws with a peak seen in the open episode
-    episode_severe = False  # R5 already fired in the open episode
-    previous_peak = None
-    discontinue_draw = None
-    for draw in peaked:
-        peak = draw.peak
-        if episode is None:
-            if peak >= 3:
-                episode = [draw, None]
-                episodes.append(episode)
-                episode_draws, episode_severe = 1, False
-                fire("R3", draw.at, draw.at + SEVEN_DAYS)
-            elif peak > 1 and (previous_peak is None or previous_peak <= 1):
-                fire("R2", draw.at)  # "no episode is open" holds in this branch
-        elif peak < 3:
-            episode[1] = draw
-            episode = None
-            fire("R8", draw.at)
-        else:
-            episode_draws += 1
-            if episode_draws == 2:  # the next draw with a peak after the first one
-                fire("R4", draw.at)
-        # AMBIGUOUS: R4 and R5 fire once per episode (a second episode can fire them again).
-        # Alternative: once per subject, like R6's "the subject's first draw".
-        if episode is not None and not episode_severe and peak >= 5:
-            episode_severe = True
-            fire("R5", draw.at)
-        if (
-            discontinue_draw is None
-            and peak >= 3
-            and (
-                (draw.tbil_multiple is not None and draw.tbil_multiple >= 2)
-                or draw.symptoms
-                or subject["ald"]
-            )
-        ):
-            discontinue_draw = draw
-            fire("R6", draw.at)
-        previous_peak = peak
-    # AMBIGUOUS: rules R2-R5, R7, R8 keep firing after a `discontinue` (the table has no
-    # exception for them). Alternative: stop evaluating episodes once R6 has fired.
+    # R2: resolved when a later draw has peak <= 1x, or a later draw starts an episode.
+    starts = {id(e.first) for e in facts.episodes}
+    for draw in facts.weekly:
+        later = [d for d in facts.peaked if d.at > draw.at]
+        fire("R2", draw.at, any(d.peak <= 1 or id(d) in starts for d in later))
 
-    # R7: no later draw with a peak at most 7 days after an episode's first draw, and the
-    # evaluation time is past first draw + 7 days.
-    # AMBIGUOUS: a repeat that came late (after 7 days) does not cancel R7: the first draw still
-    # "has no later draw with a peak collected at most 7 days after it". Alternative: R7 only
-    # while no repeat exists at all (a late repeat retracts it).
-    for first, _end in episodes:
-        limit = first.at + SEVEN_DAYS
-        repeated = any(first.at < d.at <= limit for d in peaked)
-        if not repeated and as_of > limit:
-            fire("R7", first.at)
+    for e in facts.episodes:
+        # The case closes when a resume is signed after the episode's withhold start, or the
+        # subject has a discontinue decision (before or after the episode).
+        closed = any_discontinue or any(r > e.start for r in resume_times)
+        fire("R3", e.first.at, closed, e.first.at + SEVEN_DAYS)
+        if e.confirmed is not None:
+            fire("R4", e.confirmed.at, closed)
+        if e.severe is not None:
+            fire("R5", e.severe.at, closed)
+        # R7: no later draw with a peak collected at most 7 days after the first draw, and the
+        # evaluation time is past its collected_at + 7 days.
+        # AMBIGUOUS: a repeat that came late (after 7 days) does not cancel R7 (the first draw
+        # still "has no later draw with a peak collected at most 7 days after it"); it resolves
+        # it ("a later draw with a peak exists"). Alternative: a late repeat retracts R7.
+        limit = e.first.at + SEVEN_DAYS
+        if not any(e.first.at < d.at <= limit for d in facts.peaked) and as_of > limit:
+            later = any(d.at > e.first.at for d in facts.peaked)
+            fire("R7", e.first.at, later or closed)
+        if e.end is not None:
+            fire("R8", e.end.at, closed)
 
-    # R9: one alert per dose strictly after an episode's first draw and strictly before the draw
-    # that ends it (if any), or strictly after the discontinue draw.
-    for dose in doses:
-        withheld = any(
-            first.at < dose and (end is None or dose < end.at) for first, end in episodes
-        )
-        if withheld or (discontinue_draw is not None and dose > discontinue_draw.at):
-            fire("R9", dose)
+    # R6: resolved when a discontinue decision is signed.
+    # AMBIGUOUS: any discontinue decision of the subject resolves R6, even one signed before
+    # the R6 draw (like the case's "signed before or after"). Alternative: only one signed
+    # after the R6 draw (or its result).
+    if facts.r6 is not None:
+        fire("R6", facts.r6.at, any_discontinue)
 
-    # R10: subject with a first dose and no discontinue (R6 did not fire, anywhere in history).
-    if first_dose is not None and discontinue_draw is None:
-        if peaked:  # the last draw with a peak of the whole history, even a pre-dose baseline
-            reference, reference_peak = peaked[-1].at, peaked[-1].peak
+    # R9 and R11: one alert per dose; never resolved by the engine.
+    for at, mg in doses:
+        if dose_withheld(facts, decisions, stop, at):
+            fire("R9", at)
+            continue
+        planned = regimens[regimen_at(subject, decisions, at, arms)][0]
+        if planned is not None and mg != planned:
+            fire("R11", at)
+
+    # R10: a subject with a first dose and no discontinuation.
+    # AMBIGUOUS: "no discontinuation" means none anywhere in the history (an R6 draw or a
+    # discontinue decision, even one after as_of). Alternative: none at or before as_of.
+    if first_dose is not None and stop is None:
+        last = facts.peaked[-1] if facts.peaked else None  # may be a pre-dose baseline
+        latest = resume_times[-1] if resume_times else None
+        if last is not None and (latest is None or last.at >= latest):
+            reference, reference_peak = last.at, last.peak  # the draw when both at one instant
+        elif latest is not None:
+            reference, reference_peak = latest, None
         else:
             reference, reference_peak = first_dose, None
+        before = [r for r in resume_times if r <= reference]
         # AMBIGUOUS: a reference before the first dose (pre-dose baseline) is "less than 28 days
         # after the first dose" (negative difference) -> 7 days. Alternative: maintenance.
-        if reference - first_dose < timedelta(days=28) or (
-            reference_peak is not None and reference_peak > 1
+        if (
+            reference - first_dose < TWENTY_EIGHT_DAYS
+            or (before and reference - before[-1] < TWENTY_EIGHT_DAYS)
+            or (reference_peak is not None and reference_peak > 1)
         ):
             interval = SEVEN_DAYS
         else:
             interval = maintenance
-        if as_of > reference + interval + timedelta(days=2):
-            fire("R10", reference, reference + interval)
-    return alerts
+        if as_of > reference + interval + GRACE:
+            fire("R10", reference, False, reference + interval)
+
+    return alerts, {
+        "state": safety_state(facts, decisions, stop),
+        "regimen": regimen_at(subject, decisions, datetime.max.replace(tzinfo=UTC), arms),
+    }
+
+
+def safety_state(facts: Scan, decisions, stop) -> str:
+    """Section 3 "Safety state", over the whole history, in the table's order."""
+    if stop is not None:
+        return "discontinued"
+    # AMBIGUOUS: "an episode is open" over the whole history means the last episode has no
+    # ending draw (whether or not its first draw has resulted by as_of).
+    if facts.episodes and facts.episodes[-1].end is None:
+        return "withheld"
+    rs = resumes(decisions)
+    starts = withhold_starts(facts, decisions)
+    unresumed = any(not any(r > s for r in rs) for s in starts)
+    if unresumed and facts.episodes:
+        last = facts.episodes[-1]
+        if (not rs or last.start > rs[-1]) and not any(
+            d.action == "withhold" and d.at > last.end.at for d in decisions
+        ):
+            return "restart_pending"
+    if unresumed:
+        return "withheld"
+    if facts.peaked and facts.peaked[-1].peak > 1:
+        return "weekly_monitoring"
+    return "dosing"

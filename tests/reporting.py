@@ -61,7 +61,8 @@ def build_world(capture):
     discontinue = Alert.objects.get(subject=own, kind="discontinue")
     with capture(execute=True):
         review.record_decision(
-            discontinue,
+            own,
+            [discontinue],
             reviewer,
             "discontinue",
             "ALT 4× with bilirubin 2.5× and right upper quadrant pain: stop mipomersen.",

@@ -7,6 +7,8 @@ from fractions import Fraction
 from monitoring import rules, units
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+STANDARD = rules.Regimen("standard", "200 mg once weekly", Decimal(200), 1)
+REDUCED = rules.Regimen("reduced", "70 mg three times weekly", Decimal(70), 3)
 
 
 def day(n, hours=0, seconds=0):
@@ -28,8 +30,20 @@ def result(analyte, value, unit=None, uln=None, sex="M"):
     )
 
 
-def draw(at, *, alt=None, ast=None, alp=None, tbil=None, symptoms=False, key=None, **extra):
-    """A draw; ALT/AST/ALP/TBIL given as multiples of the male default ULN (41/40/129/1.2)."""
+def draw(
+    at,
+    *,
+    alt=None,
+    ast=None,
+    alp=None,
+    tbil=None,
+    symptoms=False,
+    key=None,
+    resulted_at=None,
+    **extra,
+):
+    """A draw; ALT/AST/ALP/TBIL given as multiples of the male default ULN (41/40/129/1.2).
+    Its results are known at collection unless `resulted_at` says later."""
     results = []
     for analyte, multiple, uln in (
         ("ALT", alt, 41),
@@ -42,7 +56,11 @@ def draw(at, *, alt=None, ast=None, alp=None, tbil=None, symptoms=False, key=Non
             results.append(rules.Result(analyte, value, Fraction(uln)))
     results += list(extra.get("results", ()))
     return rules.Draw(
-        key=key or at.isoformat(), collected_at=at, results=tuple(results), symptoms=symptoms
+        key=key or at.isoformat(),
+        collected_at=at,
+        results=tuple(results),
+        symptoms=symptoms,
+        resulted_at=resulted_at,
     )
 
 
@@ -54,8 +72,25 @@ def dose(at, mg=200):
     return rules.Dose(key=f"dose {at.isoformat()}", administered_at=at, dose_mg=Decimal(mg))
 
 
-def history(draws=(), doses=(), **kwargs):
-    return rules.History(draws=tuple(draws), doses=tuple(doses), **kwargs)
+def decision(at, action, regimen=None, key=None, replaces=None):
+    """A signed decision; a resume_reduced_dose re-starts on `regimen` (REDUCED by default)."""
+    if action == "resume_reduced_dose" and regimen is None:
+        regimen = REDUCED
+    return rules.Decision(
+        key=key or f"{action} {at.isoformat()}",
+        action=action,
+        signed_at=at,
+        regimen=regimen,
+        replaces=replaces,
+        reviewer="Rita Reviewer",
+    )
+
+
+def history(draws=(), doses=(), decisions=(), **kwargs):
+    kwargs.setdefault("start_regimen", STANDARD)
+    return rules.History(
+        draws=tuple(draws), doses=tuple(doses), decisions=tuple(decisions), **kwargs
+    )
 
 
 def kinds(assessment, kind=None):
@@ -65,5 +100,5 @@ def kinds(assessment, kind=None):
     return found
 
 
-def evaluate(draws=(), doses=(), as_of=None, **kwargs):
-    return rules.evaluate(history(draws, doses, **kwargs), as_of or day(1))
+def evaluate(draws=(), doses=(), as_of=None, decisions=(), **kwargs):
+    return rules.evaluate(history(draws, doses, decisions, **kwargs), as_of or day(1))

@@ -1,11 +1,12 @@
-"""Synthetic mipomersen study generator that stresses the rule table (DESIGN.md 3 and 5).
+"""Synthetic mipomersen study generator that stresses the rule table (DESIGN.md 3 and 5, v2).
 
-    subjects_csv, doses_csv, labs_csv = generate_study(seed, n_subjects)
-    write_study(directory, seed, n_subjects)  # subjects.csv, doses.csv, labs.csv
+    subjects_csv, doses_csv, labs_csv, decisions_csv = generate_study(seed, n_subjects)
+    write_study(directory, seed, n_subjects)  # subjects.csv, doses.csv, labs.csv, decisions.csv
 
-Deterministic for a seed (one random.Random(seed), no set iteration, no clock). Every event is
-dated before DEFAULT_AS_OF; evaluate at DEFAULT_AS_OF to hit the time-rule boundaries it plants
-(a subject whose episode started exactly 7 days before it, a last draw exactly 9 days before it).
+Deterministic for a seed (one random.Random(seed), no set iteration, no clock). Every datetime
+is after 1900 and before DEFAULT_AS_OF; evaluate at DEFAULT_AS_OF to hit the time-rule
+boundaries it plants (a subject whose episode started exactly 7 days before it, a last draw
+exactly 9 days before it).
 
 What it plants: two arms (standard 200 mg weekly, reduced 70 mg three times weekly), baselines
 that are missing an analyte, split over two draws, after or at the same instant as the first
@@ -17,6 +18,19 @@ that ends it, after a discontinue); symptoms flags; active liver disease; Gilber
 bilirubin without transaminase rise; dropouts and lab lapses; offsets +02:00, -05:00, +05:30,
 Z, none, and date-only doses at midnight UTC; rows of one draw written with different offsets;
 all rows shuffled.
+
+Rules v2 adds: a resulted_at column (empty, equal to collected_at, hours or days later; one text
+on every row of a draw); doses between an elevated draw's collection and its result (not R9)
+and at the exact withhold start; signed decisions by "dr_reviewer": withhold (at a draw's
+instant, between collection and result, after an episode ended, or with no episode at all),
+resume_same_dose and resume_reduced_dose (standard -> reduced) at exactly a re-start dose's
+instant, at a pre-restart draw's instant, at a withhold start, or weeks late after an unsigned
+re-start; discontinue (after an R6 draw, instead of a re-start, or at withdrawal); doses at the
+reduced regimen after a reduced re-start and off-regimen doses (R11); restart_pending subjects;
+subjects re-elevated after a resume; a resume as the last R10 reference, and a draw exactly 28
+days (or 1 s less) after it. Candidate decisions are checked with the oracle's refusal rules
+(tests/oracle.py) in signed_at order; the refused ones are dropped, so every emitted decision
+is one the app accepts.
 """
 
 from __future__ import annotations
@@ -28,6 +42,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from fractions import Fraction
 from pathlib import Path
+
+from . import oracle
 
 DAY = timedelta(days=1)
 WEEK = timedelta(days=7)
@@ -43,7 +59,8 @@ SITE_OFFSET = {
     "S05": timedelta(hours=5, minutes=30),
 }
 OTHER_OFFSETS = (timedelta(hours=2), timedelta(hours=-5), timedelta(0), timedelta(hours=9))
-ARMS = {"standard": (200, (0,)), "reduced": (70, (0, 2, 4))}  # mg, weekday offsets
+# regimen code -> (mg per administration, weekday offsets): DESIGN section 2's two regimens
+REGIMENS = {"standard": (200, (0,)), "reduced": (70, (0, 2, 4))}
 
 DEFAULT_ULN = {
     ("ALT", "M"): 41,
@@ -104,6 +121,8 @@ class _Draw:
     # (test, "x" and a multiple of ULN | "v" and a canonical value, Fraction, exact)
     results: list = field(default_factory=list)
     symptoms: bool = False
+    resulted: datetime | None = None  # when the result was known (collected_at when not shown)
+    show_resulted: bool = False  # write resulted_at (else the cell is empty)
 
 
 class _Subject:
@@ -113,16 +132,19 @@ class _Subject:
         self.sid = f"{self.site}-{index:04d}"
         self.sex = rng.choice("MF")
         self.arm = "standard" if rng.random() < 0.5 else "reduced"
+        self.regimen = self.arm  # the regimen the site doses on (the arms start on their own)
         self.birth = date(1950, 1, 1) + timedelta(days=rng.randint(0, 52 * 365))
         late = rng.random() < 0.15
         offset_days = rng.randint(250, 300) if late else rng.randint(0, 240)
         self.enrolled = (STUDY_START + DAY * offset_days).date()
         self.ald = rng.random() < opts["ald_fraction"]
         self.gilbert = rng.random() < 0.04
-        self.discontinued = False
+        self.discontinued = False  # an R6 draw was planted
+        self.stopped_by_decision = False  # a discontinue decision was planted
         self.draws: list[_Draw] = []
         self.segments: list[list] = []  # [start, end or None, regimen]
-        self.extra_doses: list[datetime] = []
+        self.extra_doses: list[tuple[datetime, int]] = []
+        self.decisions: list[tuple[datetime, str, str]] = []  # candidates: (at, action, regimen)
         self.base = F(f"{rng.uniform(0.25, 0.85):.3f}")
         self.ldl = F(rng.randint(140, 260))
         self.apob = F(rng.randint(100, 200))
@@ -135,6 +157,8 @@ class _Subject:
                 midnight + DAY * rng.randint(1, 10) + timedelta(minutes=rng.randint(420, 1020))
             )
         self.end = DEFAULT_AS_OF
+        self.last_resume = None
+        self.story: list[str] = []  # what was planted, for reading a generated subject
 
     # ---- building blocks -------------------------------------------------------------------
     def hours(self, lo=-6, hi=6) -> timedelta:
@@ -149,13 +173,49 @@ class _Subject:
             ("APOB", "v", self.apob * drop * noise, False),
         ]
 
-    def add(self, at, results, symptoms=False):
+    def result_delay(self, mode=None) -> tuple[timedelta, bool]:
+        """How long after collection the result was known, and whether resulted_at is written:
+        empty (an import: collected_at), written equal, hours later or days later."""
+        rng = self.rng
+        if mode is None:
+            mode = rng.choices(["empty", "equal", "hours", "days"], [35, 5, 40, 20])[0]
+        if mode == "empty":
+            return timedelta(0), False
+        if mode == "equal":
+            return timedelta(0), True
+        if mode == "hours":
+            return timedelta(minutes=rng.randint(20, 12 * 60)), True
+        return DAY * rng.randint(1, 3) + self.hours(0, 12), True
+
+    def add(self, at, results, symptoms=False, resulted=None):
+        """A draw; resulted: None (random), a mode of result_delay, or a timedelta."""
+        at = at.replace(microsecond=0)
         while any(d.at == at for d in self.draws):  # two planned draws never merge by accident
             at += timedelta(minutes=1)
+        if isinstance(resulted, timedelta):
+            delay, show = resulted, True
+        else:
+            delay, show = self.result_delay(resulted)
+        if at + delay >= DEFAULT_AS_OF:  # every datetime before DEFAULT_AS_OF
+            delay, show = timedelta(0), False
         if at < self.end and results:
-            self.draws.append(_Draw(at, results, symptoms))
+            draw = _Draw(at, results, symptoms, at + delay, show)
+            self.draws.append(draw)
+            return draw
+        return None
 
-    def monitor(self, at, m, *, exact=False, full=False, tbil=None, symptoms=False, lipids=False):
+    def monitor(
+        self,
+        at,
+        m,
+        *,
+        exact=False,
+        full=False,
+        tbil=None,
+        symptoms=False,
+        lipids=False,
+        resulted=None,
+    ):
         """An ALT/AST draw whose peak is m (exactly, when exact)."""
         rng = self.rng
         other = F(f"{float(m) * rng.uniform(0.45, 0.9):.3f}")
@@ -167,6 +227,12 @@ class _Subject:
             results.append(("ALP", "x", F(f"{rng.uniform(0.3, 0.95):.3f}"), False))
             if tbil is None:
                 tbil = F(f"{rng.uniform(1.3, 2.6) if self.gilbert else rng.uniform(0.2, 0.9):.3f}")
+        if m >= 3 and self.stopped_by_decision:
+            # AMBIGUOUS (kept out of the data): does a discontinue decision signed BEFORE an R6
+            # draw resolve it? After a discontinue decision, no elevation has a Hy's-law sign.
+            symptoms = False
+            if tbil is not None and tbil >= 2:
+                tbil = F("1.9")
         if tbil is not None:
             results.append(("TBIL", "x", tbil, True))
         if lipids:
@@ -175,22 +241,39 @@ class _Subject:
             symptoms = symptoms or rng.random() < 0.02
         elif symptoms or self.ald or (tbil is not None and tbil >= 2):
             self.discontinued = True  # the site follows R6 and never restarts dosing
-        self.add(at, results, symptoms)
+        return self.add(at, results, symptoms, resulted)
 
     def background(self) -> Fraction:
         return F(f"{float(self.base) * self.rng.uniform(0.8, 1.2):.3f}")
 
     def start_dosing(self, at, regimen):
         self.stop_dosing(at)
+        self.regimen = regimen
         self.segments.append([at, None, regimen])
 
     def stop_dosing(self, at):
         if self.segments and self.segments[-1][1] is None:
             self.segments[-1][1] = at
 
-    def dose(self, at):
+    def dose(self, at, mg=None):
+        at = at.replace(microsecond=0)
         if at < self.end:
-            self.extra_doses.append(at)
+            self.extra_doses.append((at, mg if mg is not None else REGIMENS[self.regimen][0]))
+
+    def decide(self, at, action, regimen=""):
+        """A candidate decision (the checker drops what the app would refuse)."""
+        at = at.replace(microsecond=0)
+        while any(d[0] == at for d in self.decisions):  # one decision per instant and subject
+            at += timedelta(minutes=1)
+        if at < self.end:
+            self.decisions.append((at, action, regimen))
+        return at
+
+    def off_regimen_dose(self, start):
+        """A dose of the other regimen's size a few days into a dosing period (R11)."""
+        other = "standard" if self.regimen == "reduced" else "reduced"
+        mg = self.rng.choice([REGIMENS[other][0], 100])
+        self.dose(start + WEEK * self.rng.randint(1, 3) + DAY + self.hours(0, 6), mg)
 
     # ---- the story of one subject ----------------------------------------------------------
     def simulate(self):
@@ -199,6 +282,8 @@ class _Subject:
         if fd is None:
             return
         self.start_dosing(fd, self.arm)
+        if rng.random() < 0.06:
+            self.off_regimen_dose(fd)
         plan = rng.random()
         episodes = 0
         if plan < self.opts["episode_fraction"]:
@@ -206,15 +291,32 @@ class _Subject:
         mild = self.opts["episode_fraction"] <= plan < self.opts["episode_fraction"] + 0.2
         onset = rng.randint(1, 8)
         special = rng.choices(
-            ["", "r7_edge", "r10_edge", "r10_28d", "lapse", "withdrawn"], [70, 5, 6, 4, 8, 7]
+            [
+                "",
+                "r7_edge",
+                "r10_edge",
+                "r10_28d",
+                "lapse",
+                "withdrawn",
+                "held",
+                "resume_last",
+                "pending",
+            ],
+            [59, 5, 6, 4, 8, 7, 5, 5, 3],
         )[0]
-        if special in ("r7_edge", "r10_edge", "r10_28d"):
+        if special in ("r7_edge", "r10_edge", "r10_28d", "held"):
             episodes = 0  # keep the planted boundary the last draw with a peak
+        if special in ("resume_last", "pending"):
+            episodes, onset = 1, rng.randint(1, 5)
+        self.story.append(f"special {special or '-'}")
+        hold_at = rng.randint(2, 6)
         labs_end = DEFAULT_AS_OF
         if special in ("lapse", "withdrawn"):
-            labs_end = fd + DAY * rng.randint(20, 200)
+            labs_end = min(fd + DAY * rng.randint(20, 200), DEFAULT_AS_OF)
             if special == "withdrawn":
                 self.end = labs_end
+                if rng.random() < 0.3:  # the reviewer discontinues a subject who withdrew
+                    self.decide(labs_end - self.hours(2, 30), "discontinue")
         edge = DEFAULT_AS_OF - (WEEK if special == "r7_edge" else WEEK + 2 * DAY)
         edge -= SECOND * rng.randint(0, 1)  # exactly on the boundary, or one second past it
         t, weekly, i = fd, 4, 0
@@ -229,26 +331,35 @@ class _Subject:
                 return self.finish(labs_only=True)
             if special in ("r7_edge", "r10_edge") and t >= edge and edge > fd:
                 if special == "r7_edge":  # an episode starts; no repeat before the evaluation
-                    self.monitor(edge, F(3) + F(rng.randint(0, 20), 10), exact=True, full=True)
+                    draw = self.monitor(
+                        edge, F(3) + F(rng.randint(0, 20), 10), exact=True, full=True
+                    )
                     self.stop_dosing(edge)
+                    if draw is not None and rng.random() < 0.3:  # signed at the draw's instant
+                        self.decide(draw.at, "withhold")
                 else:  # last draw with a peak > 1x: 7-day interval, +2 days grace
                     self.monitor(edge, F("1.5"), exact=True)
                 return self.finish(labs_only=True)
             if t >= min(labs_end, self.end):
                 break
             if episodes and i >= onset:
-                t = self.episode(t)
+                after = {"resume_last": "resume", "pending": "pending"}.get(special)
+                t = self.episode(t, after)
                 episodes -= 1
                 onset = i + rng.randint(3, 8)
                 weekly = 4
+                if special == "resume_last":
+                    return self.resume_tail()
             else:
                 m, exact = self.background(), False
                 if mild and rng.random() < 0.3:
                     m = rng.choice([F(1), F("1.001"), F("1.5"), F("2.2"), F("2.999"), F("1.8")])
                     weekly, exact = max(weekly, 3), True
-                self.monitor(t, m, exact=exact, lipids=rng.random() < 0.1)
+                draw = self.monitor(t, m, exact=exact, lipids=rng.random() < 0.1)
                 if rng.random() < 0.08:  # a lipid-only draw a little later
                     self.add(t + DAY * rng.randint(1, 3) + self.hours(), self.lipids(t))
+                if special == "held" and i == hold_at and draw is not None:
+                    t = self.held(draw)
             weekly -= 1
             i += 1
         self.finish()
@@ -256,6 +367,30 @@ class _Subject:
     def finish(self, labs_only=False):
         if not labs_only:
             self.stop_dosing(self.end)
+
+    def held(self, draw) -> datetime:
+        """A reviewer withholds without an episode; half of them later resume at the instant
+        of the restart dose, the others stay withheld to the end."""
+        rng = self.rng
+        w = draw.at if rng.random() < 0.5 else draw.resulted + self.hours(1, 20)
+        w = self.decide(w, "withhold")
+        self.stop_dosing(w)
+        if rng.random() < 0.4:  # a dose at the same instant as the withhold start: not after it
+            self.dose(w)
+        if rng.random() < 0.5:
+            restart = w + WEEK * rng.randint(2, 6) + self.hours(0, 6)
+            self.decide(restart, "resume_same_dose")
+            self.start_dosing(restart, self.regimen)
+            self.last_resume = restart
+        return draw.at
+
+    def resume_tail(self):
+        """The resume (or the draw 28 days after it, or 1 s less) is the subject's last
+        reference: no ALT/AST after it (R10's reference is the latest resume)."""
+        rng = self.rng
+        if self.last_resume is not None and rng.random() < 0.5:
+            self.monitor(self.last_resume + 4 * WEEK - SECOND * rng.randint(0, 1), self.base)
+        self.finish()
 
     def baseline(self):
         rng = self.rng
@@ -285,15 +420,30 @@ class _Subject:
             if self.ald or tbil >= 2:  # keep R6 (and a flood of R9) off the baseline
                 high = F("1.6")
             results[0] = ("ALT", "x", high, True)
-            self.add(at, results)
-            if high >= 3 and self.first_dose and rng.random() < 0.6:  # re-screen: ends it
-                middle = at + timedelta(minutes=(self.first_dose - at) // timedelta(minutes=2))
-                self.monitor(middle, F("1.2"), exact=True, full=True)
+            fd = self.first_dose
+            if high < 3 or fd is None:
+                self.add(at, results)
+                return
+            # a pre-dose episode withholds: re-screen, then a resume before dosing may start
+            middle = at + timedelta(minutes=(fd - at) // timedelta(minutes=2))
+            first = self.add(at, results, resulted=rng.choice(["empty", "equal", "hours"]))
+            if first is None:
+                return
+            self.monitor(middle, F("1.2"), exact=True, full=True, resulted="empty")
+            after = max(middle, first.resulted)
+            when = rng.choices(["dose", "between", "late"], [60, 30, 10])[0]
+            if when == "dose" and after < fd:  # resume at the instant of the first dose
+                self.decide(fd, "resume_same_dose")
+            elif when == "between" and after + 2 * SECOND < fd:
+                self.decide(after + (fd - after) / 2, "resume_same_dose")
+            else:  # the site doses before the resume is signed: R9 until it is
+                self.decide(fd + WEEK * rng.randint(2, 4) + self.hours(0, 6), "resume_same_dose")
             return
         self.add(at, results)
 
-    def episode(self, t0: datetime) -> datetime:
-        """An elevation >= 3x at t0, withholding, repeats, resolution; returns the last draw."""
+    def episode(self, t0: datetime, force=None) -> datetime:
+        """An elevation >= 3x at t0, withholding, repeats, resolution, the reviewer's decisions
+        and a re-start; returns the last draw."""
         rng = self.rng
         m0 = rng.choice([F(3), F(3), F("3.4"), F("4.2"), F(5), F("6.1"), F("8.7")])
         hy = rng.random() < 0.15
@@ -301,18 +451,41 @@ class _Subject:
         tbil_hy = rng.choice([F(2), F("2.6"), F("3.1")])
         tbil0 = tbil_hy if hy and hy_on_onset else rng.choice([F("1.999"), F("0.7"), F("0.5")])
         symptoms = rng.random() < 0.08
-        self.monitor(t0, m0, exact=True, full=True, tbil=tbil0, symptoms=symptoms)
-        self.stop_dosing(t0)
+        mode = rng.choices(["empty", "hours", "days"], [30, 45, 25])[0]
+        first = self.monitor(
+            t0, m0, exact=True, full=True, tbil=tbil0, symptoms=symptoms, resulted=mode
+        )
+        if first is None:
+            return t0
+        t0, s = first.at, first.resulted  # collected, and the withhold start it gives
+        # How the site stops: when the result is known, when a reviewer signs a withhold (at
+        # the draw's instant, or between collection and result), or at collection.
+        how = rng.choices(["result", "decision", "collected"], [55, 30, 15])[0]
+        stop = {"result": s, "collected": t0}.get(how)
+        if how == "decision":
+            w = t0 if rng.random() < 0.5 or s == t0 else t0 + (s - t0) / 3
+            stop = self.decide(w.replace(microsecond=0), "withhold")
+        self.stop_dosing(stop)
         deviation = rng.choices(
-            ["", "same_instant", "one_second", "continued", "end_instant", "after_discontinue"],
-            [50, 10, 10, 12, 10, 8],
+            [
+                "",
+                "same_instant",
+                "one_second",
+                "continued",
+                "end_instant",
+                "after_discontinue",
+                "before_result",
+            ],
+            [42, 10, 10, 10, 10, 8, 10],
         )[0]
-        if deviation == "same_instant":
-            self.dose(t0)
+        if deviation == "same_instant":  # at the withhold start, or at the collection
+            self.dose(rng.choice([stop, s, t0]))
         elif deviation == "one_second":
-            self.dose(t0 + SECOND)
+            self.dose(stop + SECOND)
         elif deviation == "continued":
             self.dose(t0 + 2 * DAY + self.hours(0, 5))
+        elif deviation == "before_result" and s - t0 > 2 * SECOND:
+            self.dose((t0 + (s - t0) / 2).replace(microsecond=0))  # before the result: no R9
         timing = rng.choices(["exact7", "plus1s", "early", "late", "lost"], [20, 15, 35, 20, 10])[0]
         delay = {
             "exact7": WEEK,
@@ -323,6 +496,8 @@ class _Subject:
         }[timing]
         if rng.random() < 0.15:  # a draw without a peak inside the episode ends nothing
             self.add(t0 + DAY, [("TBIL", "x", F("0.8"), False)] + self.lipids(t0))
+        if rng.random() < (0.4 if stop < s else 0.05):  # a resume at the withhold start s:
+            self.decide(s, "resume_same_dose")  # valid only when withheld from before s
         t, m = t0 + delay, None
         if rng.random() < 0.5:  # confirmed, then weekly repeats until it falls below 3x
             m = rng.choice([F(3), F("3.6"), F("4.4"), F(5), F("7.2")])
@@ -333,25 +508,85 @@ class _Subject:
                 t += WEEK + self.hours(-12, 12)
                 m = F(f"{float(m) * rng.uniform(0.5, 0.9):.3f}")
         final = rng.choice([F("2.999"), F("2.4"), F("1.7"), F(1), F("0.8"), m or F(2)])
-        self.monitor(t, final, exact=True, full=True)
+        end = self.monitor(t, final, exact=True, full=True)
+        t = end.at if end is not None else t
+        if rng.random() < 0.08 and t - s > 4 * SECOND:  # refused: a resume while still open
+            self.decide((s + (t - s) / 2).replace(microsecond=0), "resume_same_dose")
         if deviation == "end_instant":
-            self.dose(t)
+            self.dose(t)  # the ending draw's instant: the episode is still open
         elif deviation == "continued":
             self.dose(t - SECOND)
-        if self.discontinued or rng.random() < 0.15:  # discontinued
+        if self.discontinued:  # R6: the reviewer (mostly) signs the discontinuation
+            self.story.append(f"episode {how} {deviation} {timing} r6")
+            if rng.random() < 0.75:
+                self.decide(t if rng.random() < 0.4 else t + self.hours(2, 60), "discontinue")
+                if rng.random() < 0.1:  # refused: any later resume
+                    self.decide(t + WEEK + self.hours(0, 10), "resume_same_dose")
             if deviation == "after_discontinue":
                 self.dose(t + DAY * rng.randint(2, 5))
             return t
-        restart = t if rng.random() < 0.2 else t + DAY * rng.randint(1, 6) + self.hours(0, 8)
-        self.start_dosing(restart, "reduced" if rng.random() < 0.7 else self.arm)
+        after = rng.choices(
+            ["resume", "discontinue", "pending", "hold", "unsigned"], [50, 12, 18, 10, 10]
+        )[0]
+        after = force or after
+        self.story.append(f"episode {how} {deviation} {timing} {after}")
+        if after == "discontinue":
+            self.stopped_by_decision = True
+            self.decide(t if rng.random() < 0.3 else t + DAY * rng.randint(1, 5), "discontinue")
+            if deviation == "after_discontinue":
+                self.dose(t + DAY * rng.randint(6, 9))
+            return t
+        if after == "pending":  # ended, nobody decided yet: restart_pending
+            return t
+        if after == "hold":  # the reviewer keeps withholding after the episode ended
+            w = self.decide(t + DAY * rng.randint(1, 3) + self.hours(0, 6), "withhold")
+            if rng.random() < 0.4:
+                self.restart(w + WEEK * rng.randint(2, 5), t)
+            return t
+        if after == "unsigned":  # the site re-starts before the resume is signed: R9 until then
+            restart = t + DAY * rng.randint(1, 6) + self.hours(0, 8)
+            self.start_dosing(restart, self.regimen)
+            self.decide(restart + WEEK * rng.randint(1, 3) + self.hours(1, 8), "resume_same_dose")
+            return t
+        self.restart(t if rng.random() < 0.1 else None, t)
         return t
+
+    def restart(self, restart, t):
+        """A signed resume and a re-start after the episode that ended at t: standard subjects
+        mostly re-start reduced (70 mg three times weekly)."""
+        rng = self.rng
+        if restart is None:
+            restart = t + DAY * rng.randint(1, 6) + self.hours(0, 8)
+        if self.regimen == "standard" and rng.random() < 0.7:
+            action, regimen = "resume_reduced_dose", "reduced"
+        else:
+            action, regimen = "resume_same_dose", ""
+            if rng.random() < 0.15:  # refused first: reduced -> reduced or -> standard
+                bad = "standard" if self.regimen == "reduced" else self.regimen
+                self.decide(restart - self.hours(26, 30), "resume_reduced_dose", bad)
+        if restart == t:  # dosed at the ending draw's instant; the resume comes later
+            r = t + self.hours(1, 8)
+        else:
+            how = rng.choices(["dose", "draw", "before"], [45, 20, 35])[0]
+            if how == "dose":
+                r = restart  # resume at the dose's instant: that dose is not withheld
+            elif how == "draw":  # a pre-restart check, and the resume at its very instant
+                check = self.monitor(restart - self.hours(2, 20), self.background())
+                r = check.at if check is not None else restart
+            else:
+                r = restart - timedelta(minutes=rng.randint(30, 20 * 60))
+        r = self.decide(r, action, regimen)
+        self.last_resume = r
+        self.start_dosing(restart, regimen or self.regimen)
+        if rng.random() < 0.3:  # off-regimen after the re-start (e.g. 200 mg on reduced)
+            self.off_regimen_dose(restart)
 
     # ---- output ----------------------------------------------------------------------------
     def doses(self) -> list[tuple[datetime, int, bool]]:
         """(instant, mg, write date-only) for every dose, without duplicate instants."""
         rng, out = self.rng, {}
         for start, end, regimen in self.segments:
-            mg, offsets = ARMS[regimen]
+            mg, offsets = REGIMENS[regimen]
             end = min(end or self.end, self.end)
             week = 0
             while start + WEEK * week < end:
@@ -365,8 +600,7 @@ class _Subject:
                     if start <= at < end:
                         out.setdefault(at, (mg, date_only))
                 week += 1
-        for at in self.extra_doses:
-            mg = ARMS[self.arm][0]
+        for at, mg in self.extra_doses:
             out.setdefault(at, (mg, False))
         return sorted((at, mg, d) for at, (mg, d) in out.items())
 
@@ -405,6 +639,35 @@ def _result_cells(rng, subject: _Subject, test, kind, amount, exact, si_fraction
     return text, unit, (uln_text if report else "")
 
 
+SUBJECT_HEADER = [
+    "subject_id",
+    "site",
+    "sex",
+    "birth_date",
+    "arm",
+    "enrolled_on",
+    "active_liver_disease",
+]
+DOSE_HEADER = ["subject_id", "administered_at", "dose_mg"]
+LAB_HEADER = [
+    "subject_id",
+    "collected_at",
+    "test",
+    "value",
+    "unit",
+    "uln",
+    "symptoms",
+    "resulted_at",
+]
+DECISION_HEADER = ["subject_id", "signed_at", "action", "regimen", "reviewer", "reason"]
+REASONS = {
+    "withhold": "ALT/AST at or above 3x ULN: withhold dosing",
+    "resume_same_dose": "ALT/AST back below 3x ULN: re-start at the same dose",
+    "resume_reduced_dose": "ALT/AST back below 3x ULN: re-start at a reduced dose",
+    "discontinue": "Discontinue treatment",
+}
+
+
 def generate_study(
     seed: int,
     n_subjects: int,
@@ -413,7 +676,8 @@ def generate_study(
     offset_fraction: float = 0.35,
     episode_fraction: float = 0.3,
     ald_fraction: float = 0.05,
-) -> tuple[str, str, str]:
+) -> tuple[str, str, str, str]:
+    """(subjects_csv, doses_csv, labs_csv, decisions_csv) texts."""
     rng = random.Random(seed)
     opts = {"episode_fraction": episode_fraction, "ald_fraction": ald_fraction}
     subjects = []
@@ -422,7 +686,7 @@ def generate_study(
         subject.simulate()
         subjects.append(subject)
 
-    subject_rows, dose_rows, lab_rows = [], [], []
+    subject_rows, dose_rows, lab_rows, candidates = [], [], [], {}
     for s in subjects:
         ald = "true" if s.ald else rng.choice(["false", "false", ""])
         subject_rows.append(
@@ -434,41 +698,60 @@ def generate_study(
                 if date_only
                 else _instant_text(rng, at, s.site, offset_fraction)
             )
-            dose_rows.append([s.sid, text, str(mg)])
+            mg_text = str(mg) + (rng.choice([".0", ".00"]) if rng.random() < 0.03 else "")
+            dose_rows.append([s.sid, text, mg_text])
         for draw in s.draws:
             flagged = rng.randrange(len(draw.results)) if draw.symptoms else -1
+            resulted = (
+                _instant_text(rng, draw.resulted, s.site, offset_fraction)
+                if draw.show_resulted
+                else ""
+            )
             for n, (test, kind, amount, exact) in enumerate(draw.results):
                 value, unit, uln = _result_cells(rng, s, test, kind, amount, exact, si_fraction)
                 symptoms = "true" if n == flagged else rng.choice(["false", ""])
-                lab_rows.append(
-                    [
-                        s.sid,
-                        _instant_text(rng, draw.at, s.site, offset_fraction),
-                        test,
-                        value,
-                        unit,
-                        uln,
-                        symptoms,
-                    ]
-                )
-    for rows in (subject_rows, dose_rows, lab_rows):
+                collected = _instant_text(rng, draw.at, s.site, offset_fraction)
+                lab_rows.append([s.sid, collected, test, value, unit, uln, symptoms, resulted])
+        candidates[s.sid] = [
+            [s.sid, _instant_text(rng, at, s.site, offset_fraction), action, regimen]
+            for at, action, regimen in sorted(s.decisions)
+        ]
+
+    # Keep only the decisions the app accepts, checked in signed_at order like an import.
+    study = oracle.load_study(
+        _csv(SUBJECT_HEADER, subject_rows), _csv(DOSE_HEADER, dose_rows), _csv(LAB_HEADER, lab_rows)
+    )
+    decision_rows = []
+    for sid, rows in candidates.items():
+        subject = study[sid]
+        facts = oracle.scan(subject)
+        decisions = [_decision(row) for row in rows]
+        by_decision = {id(d): row for d, row in zip(decisions, rows, strict=True)}
+        accepted, _refused = oracle.accepted_decisions(subject, facts, decisions)
+        decision_rows += [by_decision[id(d)] + ["dr_reviewer", REASONS[d.action]] for d in accepted]
+        # AMBIGUOUS (kept out of the data): a dose at exactly the discontinuation instant of a
+        # subject already withheld then. Drop such doses so the reading never matters.
+        stop = oracle.discontinued_from(facts, accepted)
+        if stop is not None:
+            dose_rows = [
+                row
+                for row in dose_rows
+                if row[0] != sid
+                or oracle.parse_instant(row[1]) != stop
+                or not oracle.dose_withheld(facts, accepted, None, stop)
+            ]
+    for rows in (subject_rows, dose_rows, lab_rows, decision_rows):
         rng.shuffle(rows)
     return (
-        _csv(
-            [
-                "subject_id",
-                "site",
-                "sex",
-                "birth_date",
-                "arm",
-                "enrolled_on",
-                "active_liver_disease",
-            ],
-            subject_rows,
-        ),
-        _csv(["subject_id", "administered_at", "dose_mg"], dose_rows),
-        _csv(["subject_id", "collected_at", "test", "value", "unit", "uln", "symptoms"], lab_rows),
+        _csv(SUBJECT_HEADER, subject_rows),
+        _csv(DOSE_HEADER, dose_rows),
+        _csv(LAB_HEADER, lab_rows),
+        _csv(DECISION_HEADER, decision_rows),
     )
+
+
+def _decision(row) -> oracle.Decision:
+    return oracle.Decision(oracle.parse_instant(row[1]), row[2], row[3] or None)
 
 
 def _csv(header, rows) -> str:
@@ -479,10 +762,12 @@ def _csv(header, rows) -> str:
     return out.getvalue()
 
 
-def write_study(directory, seed: int, n_subjects: int, **options) -> tuple[Path, Path, Path]:
+def write_study(directory, seed: int, n_subjects: int, **options) -> tuple[Path, Path, Path, Path]:
+    """Write subjects.csv, doses.csv, labs.csv and decisions.csv; returns the four paths."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    paths = tuple(directory / name for name in ("subjects.csv", "doses.csv", "labs.csv"))
+    names = ("subjects.csv", "doses.csv", "labs.csv", "decisions.csv")
+    paths = tuple(directory / name for name in names)
     for path, text in zip(paths, generate_study(seed, n_subjects, **options), strict=True):
         path.write_text(text, encoding="utf-8")
     return paths

@@ -22,7 +22,7 @@ EXPECTED = {
     "subject_status": (302, 200, 404, 200, 200),
     "subject_history": (302, 200, 404, 200, 200),
     "draw_new": (302, 200, 404, 403, 403),
-    "dose_new": (302, 200, 404, 200, 403),
+    "dose_new": (302, 200, 404, 403, 403),  # rules v2: no reviewer override; doses are the site's
     "draw": (302, 200, 404, 200, 200),
     "result_correct": (302, 200, 404, 403, 403),
     "alerts": (302, 200, 200, 200, 200),

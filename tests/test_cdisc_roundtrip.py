@@ -76,12 +76,12 @@ def snapshot():
             s.birth_date,
             s.arm.code.upper(),
             s.arm.name,
-            s.arm.dose_mg,
-            s.arm.administrations_per_week,
+            s.arm.regimen.dose_mg,
+            s.arm.regimen.administrations_per_week,
             s.enrolled_on,
             s.screen_failure,
         )
-        for s in Subject.objects.select_related("site", "arm")
+        for s in Subject.objects.select_related("site", "arm__regimen")
     )
     doses = sorted(Dose.objects.values_list("subject__subject_id", "administered_at", "dose_mg"))
     labs = sorted(

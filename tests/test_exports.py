@@ -120,7 +120,7 @@ def test_exported_alerts_list_every_alert_in_the_export_alerts_columns(world, tm
 def hostile(world):
     """Text fields a spreadsheet would run: =, +, -, @ at the start."""
     Site.objects.filter(code="S01").update(name='=HYPERLINK("http://evil","x")')
-    Dose.objects.filter(subject=world["own"]).update(override_reason="@SUM(A1:A9)")
+    Dose.objects.filter(subject=world["own"]).update(given_despite="@SUM(A1:A9)")
     Decision.objects.update(reason="+1+cmd|' /C calc'!A0")
     Alert.objects.filter(kind="discontinue").update(status_reason="-2+3")
     return world

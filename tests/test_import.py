@@ -101,6 +101,7 @@ def test_rows_keep_their_creation_records_when_another_writer_takes_keys_meanwhi
                 pk=keys[1],
                 subject=Subject.objects.get(subject_id="S-002"),
                 collected_at="2026-02-01T08:00:00Z",
+                resulted_at="2026-02-01T08:00:00Z",
             )
         return keys[::2]
 

@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from monitoring import reports
+from monitoring import reports, rules
 from monitoring.models import Alert
 
 from .reporting import build_world
@@ -73,7 +73,7 @@ def test_pdf_holds_the_subject_id_the_chart_and_every_alert_with_its_decision(wo
     # Lab table with ×ULN and CTCAE grade; lipids; rules version and page numbers.
     assert "164 U/L" in text and "4.00×" in text and "G2" in text
     assert "−22.2%" in text or "-22.2%" in text  # LDL-C 180 → 140
-    assert "rules v1" in text and "Generated" in text
+    assert "rules v2" in text and "Generated" in text
     assert re.search(r"Page 1 of \d", text)
 
 
@@ -102,7 +102,9 @@ def test_csv_bundle_holds_the_same_content(world):
         return list(csv.DictReader(io.StringIO(archive.read(name).decode())))
 
     facts = {r["field"]: r["value"] for r in rows("subject.csv")}
-    assert facts["subject_id"] == "MIP-001" and facts["rules_version"] == "rules v1"
+    assert (
+        facts["subject_id"] == "MIP-001" and facts["rules_version"] == rules.DEFAULT_RULE_SET.label
+    )
     assert len(rows("doses.csv")) == 6
     assert {r["kind"] for r in rows("alerts.csv")} == {
         a.kind for a in Alert.objects.filter(subject=world["own"])

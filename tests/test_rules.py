@@ -298,7 +298,9 @@ def test_draw_below_three_times_ends_the_episode():
     draws = [draw(day(0), alt="3.5"), draw(day(6), alt="3.2"), draw(day(13), alt="2.999")]
     assessment = evaluate(draws)
     assert fired(assessment, "eligible_reduced_dose") == [day(13)]
-    assert assessment.episodes == (rules.Episode(draws[0].key, day(0), draws[2].key, day(13)),)
+    assert assessment.episodes == (
+        rules.Episode(draws[0].key, day(0), day(0), draws[2].key, day(13)),
+    )
     assert assessment.findings[-1].severity == "medium"
 
 
@@ -315,11 +317,15 @@ def test_dose_at_the_same_instant_as_the_elevated_draw_is_not_after_it():
     assert fired(assessment, "dose_while_withheld") == []
 
 
-def test_dose_at_the_same_instant_as_the_ending_draw_is_not_before_it():
+def test_dose_at_the_instant_of_the_ending_draw_is_still_withheld_and_so_is_one_after_it():
+    # v2: the episode is open until its ending draw's collection, inclusive, and the subject
+    # stays withheld after it until a resume is signed.
     draws = [draw(day(0), alt="3.5"), draw(day(6), alt="1")]
-    doses = [dose(day(6)), dose(day(6, seconds=-1))]
-    assert fired(evaluate(draws, doses, as_of=day(7)), "dose_while_withheld") == [
-        day(6, seconds=-1)
+    doses = [dose(day(6)), dose(day(6, seconds=-1)), dose(day(7))]
+    assert fired(evaluate(draws, doses, as_of=day(8)), "dose_while_withheld") == [
+        day(6, seconds=-1),
+        day(6),
+        day(7),
     ]
 
 
@@ -396,7 +402,7 @@ def test_one_draw_can_withhold_be_severe_and_discontinue_at_once():
     ]
 
 
-def test_rules_table_has_ten_rules_in_order_with_their_severities():
+def test_rules_table_has_eleven_rules_in_order_with_their_severities():
     assert [(r.id, r.kind, r.severity) for r in rules.RULES] == [
         ("R1", "missing_baseline", "high"),
         ("R2", "weekly_monitoring", "low"),
@@ -408,6 +414,7 @@ def test_rules_table_has_ten_rules_in_order_with_their_severities():
         ("R8", "eligible_reduced_dose", "medium"),
         ("R9", "dose_while_withheld", "critical"),
         ("R10", "lab_overdue", "medium"),
+        ("R11", "dose_off_regimen", "high"),
     ]
 
 

@@ -1,7 +1,8 @@
 """Recording, correcting and evaluating through the services, on PostgreSQL."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from django.contrib.auth.models import User
@@ -71,7 +72,7 @@ def test_correcting_a_typo_retracts_the_alert_it_caused_and_keeps_who_and_why():
     assert (previous.value, latest.value) == (Decimal(350), Decimal(35))
     assert latest.history_change_reason == "transcription typo"
     assert latest.history_user == user
-    assert alert.history.first().history_change_reason == "retracted by re-evaluation"
+    assert alert.history.first().history_change_reason == "retracted by hepwatch rules"
 
 
 def test_correction_without_a_reason_is_refused_and_nothing_changes():
@@ -108,7 +109,7 @@ def test_re_evaluation_is_idempotent():
 
 def test_dose_while_withheld_is_raised_when_the_dose_is_recorded():
     subject = make_subject()
-    services.record_draw(subject, JAN30, results(ALT=150))
+    services.record_draw(subject, JAN30, results(ALT=150), resulted_at=JAN30 + timedelta(hours=3))
     dose = record_dose(subject, datetime(2026, 2, 2, 9, tzinfo=UTC), Decimal(200))
     alert = Alert.objects.get(subject=subject, kind="dose_while_withheld")
     assert alert.dose == dose and alert.severity == "critical"
@@ -144,11 +145,11 @@ def test_changing_sex_re_resolves_default_ulns():
     assert Alert.objects.filter(kind="withhold_dose").exists()
 
 
-def test_evaluation_reads_the_same_history_as_the_subject_page():
-    """Evaluation reads plain rows (services._histories); the subject page builds the history
-    from model instances (services.history_of). Both must give the rules the same history."""
+def test_the_loader_reads_draws_results_doses_decisions_and_the_starting_regimen():
+    """One loader (services.load_histories) gives the rules each subject's whole history,
+    for one subject or many at once."""
     subject = make_subject()
-    other = make_subject("S-002", sex="F")
+    other = make_subject("S-002", sex="F", arm="reduced")
     record_dose(subject, datetime(2026, 1, 20, 9, 0, tzinfo=UTC), Decimal(200))
     services.record_draw(subject, datetime(2026, 1, 5, 8, 0, tzinfo=UTC), results(ALT=20))
     services.record_draw(
@@ -159,15 +160,21 @@ def test_evaluation_reads_the_same_history_as_the_subject_page():
             services.ResultEntry("TBIL", Decimal(41), "umol/L"),
         ],
         symptoms=True,
+        resulted_at=JAN30 + timedelta(hours=5),
     )
     services.record_draw(other, JAN30, results(AST=99))
-    draws = list(subject.draws.order_by("collected_at"))
-    doses = list(subject.doses.order_by("administered_at"))
-    page = services.history_of(subject, draws, doses)
-    bulk = services._histories([subject.pk, other.pk])[subject.pk]
-    assert in_order(bulk) == in_order(page)
-    assert len(bulk.draws) == 2 and len(bulk.draws[1].results) == 2 and len(bulk.doses) == 1
-    assert [d.collected_at.utcoffset() for d in bulk.draws] == [UTC.utcoffset(None)] * 2
+    together = services.load_histories([subject.pk, other.pk])
+    alone = services.history_of(subject)
+    assert in_order(together[subject.pk]) == in_order(alone)
+    assert len(alone.draws) == 2 and len(alone.doses) == 1
+    late = max(alone.draws, key=lambda d: d.collected_at)
+    assert late.symptoms and late.resulted_at == JAN30 + timedelta(hours=5)
+    assert {r.analyte: r.multiple for r in late.results}["ALT"] == Fraction(135) / Fraction("40.8")
+    assert [d.collected_at.utcoffset() for d in alone.draws] == [UTC.utcoffset(None)] * 2
+    assert (alone.start_regimen.code, together[other.pk].start_regimen.code) == (
+        "standard",
+        "reduced",
+    )
 
 
 def in_order(history):

@@ -12,6 +12,7 @@ from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
 
 from monitoring import rules, units
+from monitoring.models import STATE_CHOICES
 from subjects import access
 
 register = template.Library()
@@ -22,12 +23,14 @@ SEVERITY_STYLE = {
     "medium": ("bi-exclamation-circle-fill", "Medium"),
     "low": ("bi-info-circle-fill", "Low"),
 }
-STATE_STYLE = {
-    rules.DOSING: ("bi-check-circle", "Dosing"),
-    rules.MONITORING: ("bi-eye", "Weekly monitoring"),
-    rules.WITHHELD: ("bi-pause-circle-fill", "Withheld"),
-    rules.DISCONTINUED: ("bi-x-octagon-fill", "Discontinued"),
+STATE_ICONS = {
+    rules.DOSING: "bi-check-circle",
+    rules.MONITORING: "bi-eye",
+    rules.RESTART_PENDING: "bi-hourglass-split",
+    rules.WITHHELD: "bi-pause-circle-fill",
+    rules.DISCONTINUED: "bi-x-octagon-fill",
 }
+STATE_LABELS = dict(STATE_CHOICES)
 STATUS_STYLE = {
     "open": "status-open",
     "acknowledged": "status-acknowledged",
@@ -61,7 +64,8 @@ def severity_html(severity, label=True):
 
 @register.simple_tag
 def state_badge(state):
-    icon, text = STATE_STYLE.get(state, ("bi-question-circle", state or "Not evaluated"))
+    icon = STATE_ICONS.get(state, "bi-question-circle")
+    text = STATE_LABELS.get(state, state or "Not evaluated")
     return format_html(
         '<span class="badge state-badge state-{}"><i class="bi {}" aria-hidden="true"></i> {}'
         "</span>",

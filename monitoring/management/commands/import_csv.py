@@ -6,7 +6,8 @@ from monitoring import imports, services
 
 class Command(BaseCommand):
     help = (
-        "Import subjects, doses and lab results from CSV files (DESIGN.md section 5). "
+        "Import subjects, doses, lab results and transcribed decisions from CSV files "
+        "(DESIGN.md section 5), read in that order. "
         "Idempotent; a bad row stops its file with FILE:LINE: field: reason and writes nothing "
         "of that file. Every subject whose data changed is evaluated once, at the end."
     )
@@ -15,15 +16,23 @@ class Command(BaseCommand):
         parser.add_argument("--subjects", metavar="F")
         parser.add_argument("--doses", metavar="F")
         parser.add_argument("--labs", metavar="F")
+        parser.add_argument(
+            "--decisions",
+            metavar="F",
+            help="Decisions transcribed from paper or an earlier system (staff only).",
+        )
 
     def handle(self, *args, **options):
         steps = [
             (options["subjects"], imports.import_subjects),
             (options["doses"], imports.import_doses),
             (options["labs"], imports.import_labs),
+            (options["decisions"], imports.import_decisions),
         ]
         if not any(path for path, _ in steps):
-            self.stderr.write("Nothing to import: give --subjects, --doses and/or --labs.")
+            self.stderr.write(
+                "Nothing to import: give --subjects, --doses, --labs and/or --decisions."
+            )
             raise SystemExit(2)
         failed = False
         changed = set()
