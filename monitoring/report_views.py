@@ -9,7 +9,7 @@ from pathlib import Path
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -30,14 +30,6 @@ from . import (
     study_charts,
 )
 
-CONTENT_TYPES = {
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "zip": "application/zip",
-    "pdf": "application/pdf",
-}
-
-
 EXPORT_DESCRIPTIONS = (
     ("subjects", "Site, sex, birth date, arm, enrolment, liver disease, safety state"),
     ("doses", "Every dose: time, mg, override reason, who entered it"),
@@ -45,14 +37,6 @@ EXPORT_DESCRIPTIONS = (
     ("alerts", "Every alert, retracted ones included: rule, status, dates, explanation"),
     ("decisions", "Every signed decision: action, reason, reviewer, time, signature"),
 )
-
-
-def _download(content, filename, kind, inline=False):
-    response = HttpResponse(content, content_type=CONTENT_TYPES[kind])
-    disposition = "inline" if inline else "attachment"
-    response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 # ---- subject report -----------------------------------------------------------------------
@@ -66,7 +50,7 @@ def subject_report_pdf(request, pk):
         paper = "a4"
     started = time.perf_counter()
     pdf = reports.report_pdf(reports.subject_report(subject), paper)
-    response = _download(pdf, reports.report_filename(subject, "pdf"), "pdf", inline=True)
+    response = exports.download(pdf, reports.report_filename(subject, "pdf"), "pdf", inline=True)
     response["Server-Timing"] = f"pdf;dur={(time.perf_counter() - started) * 1000:.0f}"
     return response
 
@@ -75,7 +59,7 @@ def subject_report_pdf(request, pk):
 def subject_report_csv(request, pk):
     subject = access.subject_for(request.user, pk)
     bundle = reports.report_csv_bundle(reports.subject_report(subject))
-    return _download(bundle, reports.report_filename(subject, "zip"), "zip")
+    return exports.download(bundle, reports.report_filename(subject, "zip"), "zip")
 
 
 # ---- study report -------------------------------------------------------------------------
@@ -152,12 +136,10 @@ def study_export_download(request, name, fmt):
     if name == "study":
         datasets = [exports.dataset(n, subjects) for n in exports.DATASETS]
         if fmt == "xlsx":
-            return _download(exports.xlsx_bytes(datasets), "hepwatch-study.xlsx", "xlsx")
-        return _download(exports.csv_zip_bytes(datasets), "hepwatch-study-csv.zip", "zip")
+            return exports.download(exports.xlsx_bytes(datasets), "hepwatch-study.xlsx", "xlsx")
+        return exports.download(exports.csv_zip_bytes(datasets), "hepwatch-study-csv.zip", "zip")
     data = exports.dataset(name, subjects)
-    if fmt == "xlsx":
-        return _download(exports.xlsx_bytes([data]), f"hepwatch-{name}.xlsx", "xlsx")
-    return _download(exports.csv_bytes(data), f"hepwatch-{name}.csv", "csv")
+    return exports.dataset_download(data, fmt, f"hepwatch-{name}")
 
 
 # ---- web lab import -----------------------------------------------------------------------
