@@ -50,6 +50,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "config.middleware.NoStoreWhenSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -173,6 +174,10 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-unevaluated": {"task": "monitoring.tasks.sweep_unevaluated", "schedule": 300.0},
     "evaluate-time-rules": {"task": "monitoring.tasks.evaluate_time_rules", "schedule": 3600.0},
 }
+
+# /healthz gives its details (database vendor, broker mode, heartbeat age) to staff and to a
+# caller sending `Authorization: Bearer <token>` with this token; to anyone else only ok or fail.
+HEPWATCH_HEALTH_TOKEN = os.environ.get("HEPWATCH_HEALTH_TOKEN", "")
 
 # The study's maintenance interval between routine labs (rule R10), in days.
 HEPWATCH_MAINTENANCE_DAYS = int(os.environ.get("HEPWATCH_MAINTENANCE_DAYS", "30"))

@@ -77,7 +77,7 @@ def _arm_names(subjects):
 
 @login_required
 def study_report(request):
-    access.require(report_access.can_see_study(request.user))
+    access.require(report_access.can_see_study(request.user), report_access.STUDY_ONLY)
     subjects_qs = access.visible_subjects(request.user)
     data = analysis.load_subjects(subjects_qs)
     points = analysis.edish(data)
@@ -123,13 +123,13 @@ def study_report(request):
 
 @login_required
 def study_exports(request):
-    access.require(report_access.can_see_study(request.user))
+    access.require(report_access.can_see_study(request.user), report_access.STUDY_ONLY)
     return render(request, "reports/exports.html", {"rows": EXPORT_DESCRIPTIONS})
 
 
 @login_required
 def study_export_download(request, name, fmt):
-    access.require(report_access.can_see_study(request.user))
+    access.require(report_access.can_see_study(request.user), report_access.STUDY_ONLY)
     if (name not in exports.DATASETS and name != "study") or fmt not in ("csv", "xlsx"):
         raise Http404("No such export")
     subjects = access.visible_subjects(request.user)
@@ -148,7 +148,7 @@ def study_export_download(request, name, fmt):
 @login_required
 def lab_import(request):
     """Upload a labs CSV; see every bad row, and what would be written, before anything is."""
-    access.require(report_access.can_import_labs(request.user))
+    access.require(report_access.can_import_labs(request.user), report_access.IMPORT_ONLY)
     context = {"limit_mb": lab_upload.MAX_BYTES // (1024 * 1024)}
     if request.method == "POST":
         upload = request.FILES.get("file")
@@ -164,7 +164,7 @@ def lab_import(request):
 
 @login_required
 def lab_import_preview(request):
-    access.require(report_access.can_import_labs(request.user))
+    access.require(report_access.can_import_labs(request.user), report_access.IMPORT_ONLY)
     stored = lab_upload.stored(request.session, request.GET.get("t", ""))
     if stored is None:
         messages.warning(request, "That upload has expired or was already used; upload it again.")
@@ -180,7 +180,7 @@ def lab_import_preview(request):
 @login_required
 @require_POST
 def lab_import_confirm(request):
-    access.require(report_access.can_import_labs(request.user))
+    access.require(report_access.can_import_labs(request.user), report_access.IMPORT_ONLY)
     stored = lab_upload.stored(request.session, request.POST.get("t", ""))
     if stored is None:
         messages.warning(request, "That upload has expired or was already used; upload it again.")
@@ -222,7 +222,7 @@ CDISC_MAX_BYTES = 200 * 1024 * 1024
 def cdisc_import(request):
     """A sponsor's CDISC transfer (SDTM DM/EX/LB or ADaM ADSL/ADLB, .xpt or .csv), for staff:
     it creates subjects, sites and arms across the study, so it is not a coordinator's."""
-    access.require(request.user.is_staff)
+    access.require(request.user.is_staff, "The CDISC import is for staff only.")
     files = request.FILES.getlist("cdisc_files")
     problem = None
     if not files:

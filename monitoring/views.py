@@ -29,6 +29,12 @@ from .models import Alert, LabDraw, LabResult
 from .tables import AlertTable, SubjectTable, export_response
 
 EXPORT_FORMATS = ("csv", "xlsx")
+ONLY_COORDINATORS_LABS = "Only a study coordinator of the subject's site enters and corrects labs."
+ONLY_COORDINATORS_DOSES = (
+    "Only a study coordinator of the subject's site enters doses; a safety reviewer enters one "
+    "only to override withheld dosing."
+)
+ONLY_REVIEWERS = "Only a safety reviewer signs decisions on alerts and acknowledges them."
 
 
 class SignInView(LoginView):
@@ -117,7 +123,7 @@ def subject_history(request, pk):
 
 @login_required
 def draw_new(request, pk):
-    access.require(access.can_enter_data(request.user))
+    access.require(access.can_enter_data(request.user), ONLY_COORDINATORS_LABS)
     subject = access.subject_for(request.user, pk)
     form = DrawForm(request.POST or None, subject=subject)
     if request.method == "POST" and form.is_valid():
@@ -170,7 +176,7 @@ def draw_detail(request, pk):
 
 @login_required
 def result_correct(request, pk):
-    access.require(access.can_enter_data(request.user))
+    access.require(access.can_enter_data(request.user), ONLY_COORDINATORS_LABS)
     result = get_object_or_404(
         LabResult.objects.filter(
             draw__subject__in=access.visible_subjects(request.user)
@@ -205,11 +211,13 @@ def result_correct(request, pk):
 @login_required
 def dose_new(request, pk):
     can_override = access.can_decide(request.user)
-    access.require(access.can_enter_data(request.user) or can_override)
+    access.require(access.can_enter_data(request.user) or can_override, ONLY_COORDINATORS_DOSES)
     subject = access.subject_for(request.user, pk)
     block = review.dosing_block(subject)
     # Reviewers enter a dose only to override a block; routine doses are the site's to enter.
-    access.require(access.can_enter_data(request.user) or block is not None)
+    access.require(
+        access.can_enter_data(request.user) or block is not None, ONLY_COORDINATORS_DOSES
+    )
     data = request.POST or None
     form = DoseForm(
         data, subject=subject, initial={"dose_mg": units.format_number(subject.arm.dose_mg)}
@@ -271,7 +279,7 @@ def alert_list(request):
 @login_required
 @require_POST
 def alerts_acknowledge(request):
-    access.require(access.can_decide(request.user))
+    access.require(access.can_decide(request.user), ONLY_REVIEWERS)
     pks = [int(pk) for pk in request.POST.getlist("alerts") if pk.isdigit()]
     visible = selectors.alert_queue(request.user).filter(pk__in=pks).values_list("pk", flat=True)
     count = review.acknowledge_alerts(list(visible), request.user) if pks else 0
@@ -291,7 +299,12 @@ def alert_detail(request, pk):
     if can_decide:
         form = DecisionForm(request.POST or None, user=request.user, request=request)
     elif request.method == "POST":
-        access.require(False)
+        access.require(access.can_decide(request.user), ONLY_REVIEWERS)
+        access.require(
+            False,
+            f"This alert is {alert.get_status_display().lower()}: it takes no further "
+            "decisions. Its record and the decisions signed on it are below.",
+        )
     if request.method == "POST" and form is not None and form.is_valid():
         try:
             decision = review.record_decision(
