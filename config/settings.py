@@ -83,7 +83,15 @@ DATABASES = {
 }
 EMBEDDED = DATABASES["default"]["ENGINE"].endswith("sqlite3")
 if EMBEDDED:
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    # SQLite as a real embedded database: readers never block the writer (WAL); a writer waits
+    # up to 20 s for another (the busy timeout); and every transaction takes the write lock when
+    # it begins (IMMEDIATE), so a transaction that has read never fails upgrading to a write,
+    # where SQLite answers "database is locked" at once without waiting.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    }
 
 # A development key only when DEBUG is on or on the embedded SQLite default.
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
