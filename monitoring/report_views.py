@@ -200,7 +200,7 @@ def lab_import_confirm(request):
                 {"stored": stored, "preview": preview, "changed": True},
                 status=409,
             )
-        summary = imports.import_labs(stored.path)
+        summary = imports.import_labs(stored.path, user=request.user)
         changed = sorted(summary.subjects)
         transaction.on_commit(lambda: services.enqueue_evaluation(changed))
     lab_upload.discard(request.session)
@@ -243,7 +243,7 @@ def cdisc_import(request):
                 for chunk in upload.chunks():
                     out.write(chunk)
             paths.append(str(path))
-        outcome = cdisc.import_files(paths)
+        outcome = cdisc.import_files(paths, user=request.user)
     changed = sorted(outcome.changed)
     if changed:
         services.enqueue_evaluation(changed)
