@@ -303,7 +303,7 @@ def alert_detail(request, pk):
         access.require(
             False,
             f"This alert is {alert.get_status_display().lower()}: it takes no further "
-            "decisions. Its record and the decisions signed on it are below.",
+            "decisions. Its page shows its record and the decisions signed on it.",
         )
     if request.method == "POST" and form is not None and form.is_valid():
         try:
