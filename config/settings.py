@@ -50,6 +50,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "config.middleware.NoStoreWhenSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -82,7 +83,15 @@ DATABASES = {
 }
 EMBEDDED = DATABASES["default"]["ENGINE"].endswith("sqlite3")
 if EMBEDDED:
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    # SQLite as a real embedded database: readers never block the writer (WAL); a writer waits
+    # up to 20 s for another (the busy timeout); and every transaction takes the write lock when
+    # it begins (IMMEDIATE), so a transaction that has read never fails upgrading to a write,
+    # where SQLite answers "database is locked" at once without waiting.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    }
 
 # A development key only when DEBUG is on or on the embedded SQLite default.
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
@@ -173,6 +182,10 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-unevaluated": {"task": "monitoring.tasks.sweep_unevaluated", "schedule": 300.0},
     "evaluate-time-rules": {"task": "monitoring.tasks.evaluate_time_rules", "schedule": 3600.0},
 }
+
+# /healthz gives its details (database vendor, broker mode, heartbeat age) to staff and to a
+# caller sending `Authorization: Bearer <token>` with this token; to anyone else only ok or fail.
+HEPWATCH_HEALTH_TOKEN = os.environ.get("HEPWATCH_HEALTH_TOKEN", "")
 
 # The study's maintenance interval between routine labs (rule R10), in days.
 HEPWATCH_MAINTENANCE_DAYS = int(os.environ.get("HEPWATCH_MAINTENANCE_DAYS", "30"))

@@ -430,7 +430,7 @@ def parse_birth_date(data, number, row, enrolled_on) -> date:
     raise BadRow(path, number, "AGE", "no BRTHDTC and no AGE: the birth date is unknown")
 
 
-def import_subject_level(data: Dataset, study_code=None) -> CdiscSummary:
+def import_subject_level(data: Dataset, study_code=None, *, user=None) -> CdiscSummary:
     """DM or ADSL -> subjects (and the study, its sites and arms, as needed)."""
     summary = CdiscSummary(data.path, dataset=data.name)
     parsed, study_ids = {}, {}
@@ -452,7 +452,7 @@ def import_subject_level(data: Dataset, study_code=None) -> CdiscSummary:
         arms = ensure_arms(study, {v["arm"] for _, v in parsed.values()}, summary)
         for _, values in parsed.values():
             values["arm"] = arms[values["arm"]]
-        imports.write_subjects(study, parsed, summary)
+        imports.write_subjects(study, parsed, summary, user=user)
     failures = sum(1 for _, v in parsed.values() if v["screen_failure"])
     if failures:
         summary.notes.append(f"{failures} screen failure(s), imported and marked")
@@ -753,10 +753,10 @@ class SubjectLookup:
         return pk
 
 
-def import_exposure(data: Dataset, study_code=None) -> CdiscSummary:
+def import_exposure(data: Dataset, study_code=None, *, user=None) -> CdiscSummary:
     doses, regimens, summary = parse_exposure(data, study_code)
     with transaction.atomic():
-        imports.write_doses(doses, summary)
+        imports.write_doses(doses, summary, user=user)
         update_arm_regimens(regimens, summary)
     return summary
 
@@ -946,10 +946,10 @@ def same_result(analyte, first, second) -> bool:
     )
 
 
-def import_labs(data: Dataset, study_code=None) -> CdiscSummary:
+def import_labs(data: Dataset, study_code=None, *, user=None) -> CdiscSummary:
     draws, summary = parse_lab_dataset(data, study_code)
     with transaction.atomic():
-        imports.write_labs(draws, summary)
+        imports.write_labs(draws, summary, user=user)
     summary.notes.append(f"{len(draws)} draws")
     return summary
 
@@ -972,10 +972,11 @@ class Outcome:
     changed: set = field(default_factory=set)  # subject pks to evaluate
 
 
-def import_files(paths, study_code=None) -> Outcome:
+def import_files(paths, study_code=None, *, user=None) -> Outcome:
     """Import CDISC files in dependency order (DM/ADSL, then EX, then LB/ADLB), each in its own
-    transaction. Returns what was imported and the subjects whose data changed; evaluating them
-    is the caller's (services.enqueue_evaluation), once for all files."""
+    transaction, credited to `user` when given (the web import's signed-in staff user). Returns
+    what was imported and the subjects whose data changed; evaluating them is the caller's
+    (services.enqueue_evaluation), once for all files."""
     outcome, datasets = Outcome(), []
     for path in paths:
         try:
@@ -984,7 +985,7 @@ def import_files(paths, study_code=None) -> Outcome:
             outcome.errors.append(bad)
     for data in sorted(datasets, key=lambda d: ORDER[d.name]):
         try:
-            summary = IMPORTERS[data.name](data, study_code)
+            summary = IMPORTERS[data.name](data, study_code, user=user)
         except BadRow as bad:
             outcome.errors.append(bad)
             continue

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from fractions import Fraction
 
+from django.http import HttpResponse
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
@@ -28,6 +29,12 @@ from .models import Alert, Decision, LabResult
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 DATASETS = ("subjects", "doses", "labs", "alerts", "decisions")
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "zip": "application/zip",
+    "pdf": "application/pdf",
+}
 
 
 # ---- cells --------------------------------------------------------------------------------
@@ -282,6 +289,13 @@ def dataset(name, subjects=None) -> Dataset:
     return BUILDERS[name](subjects)
 
 
+def table_dataset(table, name) -> Dataset:
+    """A django-tables2 table's rows (every page, as filtered and sorted, through its columns'
+    `value_*` methods) as a dataset, so a table export goes through the same writers."""
+    header, *rows = table.as_values()
+    return Dataset(name, header, rows)
+
+
 # ---- writers ------------------------------------------------------------------------------
 
 
@@ -337,6 +351,21 @@ def csv_zip_bytes(datasets) -> bytes:
         for data in datasets:
             archive.writestr(f"{data.name}.csv", csv_bytes(data))
     return buffer.getvalue()
+
+
+def download(content, filename, kind, inline=False) -> HttpResponse:
+    """A file for the browser to save (or, inline, to show)."""
+    response = HttpResponse(content, content_type=CONTENT_TYPES[kind])
+    disposition = "inline" if inline else "attachment"
+    response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def dataset_download(data: Dataset, fmt, filename) -> HttpResponse:
+    """One dataset as a CSV file or a one-sheet workbook (`filename` without its extension)."""
+    content = xlsx_bytes([data]) if fmt == "xlsx" else csv_bytes(data)
+    return download(content, f"{filename}.{fmt}", fmt)
 
 
 def export_study(output_dir, *, formats=("csv", "xlsx"), subjects=None):

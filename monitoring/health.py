@@ -1,6 +1,9 @@
 """/healthz: is the database reachable, is Redis, and has the Celery worker run beat's heartbeat
-recently? JSON, 200 when all are fine, 503 naming the part that is not."""
+recently? JSON, 200 when all are fine, 503 when a part is not. Anyone gets `{"status": "ok"}` or
+`{"status": "fail"}`; staff, and callers with the HEPWATCH_HEALTH_TOKEN, also get which part
+fails and why (database vendor, broker mode, heartbeat age)."""
 
+import hmac
 import time
 
 import redis
@@ -62,5 +65,15 @@ def healthz(request):
     redis_status, worker = check_redis_and_worker()
     parts = {"database": database, "redis": redis_status, "celery_worker": worker}
     failing = [name for name, part in parts.items() if not part["ok"]]
-    body = {"status": "ok" if not failing else "fail", "failing": failing, **parts}
+    body = {"status": "ok" if not failing else "fail"}
+    if may_see_details(request):
+        body.update(failing=failing, **parts)
     return JsonResponse(body, status=200 if not failing else 503)
+
+
+def may_see_details(request):
+    if request.user.is_staff:
+        return True
+    token = settings.HEPWATCH_HEALTH_TOKEN
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    return bool(token) and hmac.compare_digest(given.encode(), token.encode())

@@ -343,15 +343,17 @@ def check_labs(path, study=None):
     return summary.rows, len(draws), bad_rows
 
 
-def import_labs(path, study=None) -> Summary:
+def import_labs(path, study=None, *, user=None) -> Summary:
+    """`user`: who imports (the web import's signed-in user); none from the command line."""
     draws, summary = parse_labs(path, study or default_study())
     with transaction.atomic():
-        write_labs(draws, summary)
+        write_labs(draws, summary, user=user)
     return summary
 
 
-def write_labs(draws, summary):
+def write_labs(draws, summary, *, user=None):
     """Create or update draws and results from parse_labs' output. Call inside a transaction.
+    What is written is credited to `user` (entered_by and the audit history), when given.
 
     New draws and results are written as plain rows (no model instances: a central lab's
     transfer holds hundreds of thousands); changed ones are updated with their history.
@@ -393,12 +395,13 @@ def write_labs(draws, summary):
                 draws[key].get("resulted_at") or key[1],
                 "",
                 bool(draws[key]["symptoms"]),
-                None,
+                _pk(user),
                 now,
             )
             for key in new_draws
         ],
         change_reason=CHANGE_REASON,
+        user=user,
     )
     draw_pks.update(zip(new_draws, created, strict=True))
     if changed_draws:
@@ -407,6 +410,7 @@ def write_labs(draws, summary):
             LabDraw,
             ["symptoms_of_liver_injury", "resulted_at"],
             batch_size=BATCH,
+            default_user=user,
             default_change_reason=CHANGE_REASON,
         )
 
@@ -436,7 +440,7 @@ def write_labs(draws, summary):
                 continue
             result.value, result.reported_uln = value, uln
             to_update.append(services.store_measurement(result, measured))
-    insert_rows(LabResult, RESULT_FIELDS, to_create, change_reason=CHANGE_REASON)
+    insert_rows(LabResult, RESULT_FIELDS, to_create, change_reason=CHANGE_REASON, user=user)
     if to_update:
         bulk_update_with_history(
             to_update,
@@ -451,6 +455,7 @@ def write_labs(draws, summary):
                 "uln_multiple",
             ],
             batch_size=BATCH,
+            default_user=user,
             default_change_reason=CHANGE_REASON,
         )
     summary.created, summary.updated = len(to_create), len(to_update)
@@ -533,7 +538,11 @@ def import_decisions(path, study=None, *, entered_by=None) -> Summary:
 # ---- writers of parsed rows, shared with the CDISC import (monitoring/cdisc.py) -----------
 
 
-def write_subjects(study, parsed, summary):
+def _pk(user):
+    return user.pk if user is not None else None
+
+
+def write_subjects(study, parsed, summary, *, user=None):
     """Create or update subjects of `study` from {subject_id: (line, values)}. Call inside a
     transaction.
 
@@ -564,13 +573,14 @@ def write_subjects(study, parsed, summary):
         summary.subjects.add(subject.pk)
         if {"sex", "birth_date"} & set(diff):
             reresolve.append(subject)
-    insert_with_history(to_create, Subject, change_reason=CHANGE_REASON)
+    insert_with_history(to_create, Subject, change_reason=CHANGE_REASON, user=user)
     if to_update:
         bulk_update_with_history(
             to_update,
             Subject,
             sorted(fields),
             batch_size=BATCH,
+            default_user=user,
             default_change_reason=CHANGE_REASON,
         )
     services.refresh_ulns(reresolve)
@@ -589,7 +599,7 @@ def _given(value):
     return value.pk if isinstance(value, (Site, Arm, Study)) else value
 
 
-def write_doses(parsed, summary):
+def write_doses(parsed, summary, *, user=None):
     """Create or update doses from {(subject_pk, administered_at): (line, dose_mg)}. Call inside
     a transaction. A dose already stored unchanged is left alone."""
     existing = {
@@ -601,7 +611,12 @@ def write_doses(parsed, summary):
         dose = existing.get((subject_pk, administered_at))
         if dose is None:
             to_create.append(
-                Dose(subject_id=subject_pk, administered_at=administered_at, dose_mg=dose_mg)
+                Dose(
+                    subject_id=subject_pk,
+                    administered_at=administered_at,
+                    dose_mg=dose_mg,
+                    entered_by=user,
+                )
             )
             summary.subjects.add(subject_pk)
         elif dose.dose_mg != dose_mg:
@@ -610,10 +625,15 @@ def write_doses(parsed, summary):
             summary.subjects.add(subject_pk)
         else:
             summary.unchanged += 1
-    insert_with_history(to_create, Dose, change_reason=CHANGE_REASON)
+    insert_with_history(to_create, Dose, change_reason=CHANGE_REASON, user=user)
     if to_update:
         bulk_update_with_history(
-            to_update, Dose, ["dose_mg"], batch_size=BATCH, default_change_reason=CHANGE_REASON
+            to_update,
+            Dose,
+            ["dose_mg"],
+            batch_size=BATCH,
+            default_user=user,
+            default_change_reason=CHANGE_REASON,
         )
     summary.created, summary.updated = len(to_create), len(to_update)
     services.mark_changed(summary.subjects, evaluate=False)

@@ -9,6 +9,9 @@
 from subjects import access
 from subjects.models import Subject
 
+STUDY_ONLY = "The study report and exports are for monitors, safety reviewers and staff."
+IMPORT_ONLY = "The lab import is for study coordinators and staff."
+
 
 def can_see_study(user) -> bool:
     return user.is_authenticated and (

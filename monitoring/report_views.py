@@ -9,7 +9,7 @@ from pathlib import Path
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -30,14 +30,6 @@ from . import (
     study_charts,
 )
 
-CONTENT_TYPES = {
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "zip": "application/zip",
-    "pdf": "application/pdf",
-}
-
-
 EXPORT_DESCRIPTIONS = (
     ("subjects", "Site, sex, birth date, arm, enrolment, liver disease, safety state"),
     ("doses", "Every dose: time, mg, override reason, who entered it"),
@@ -45,14 +37,6 @@ EXPORT_DESCRIPTIONS = (
     ("alerts", "Every alert, retracted ones included: rule, status, dates, explanation"),
     ("decisions", "Every signed decision: action, reason, reviewer, time, signature"),
 )
-
-
-def _download(content, filename, kind, inline=False):
-    response = HttpResponse(content, content_type=CONTENT_TYPES[kind])
-    disposition = "inline" if inline else "attachment"
-    response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 # ---- subject report -----------------------------------------------------------------------
@@ -66,7 +50,7 @@ def subject_report_pdf(request, pk):
         paper = "a4"
     started = time.perf_counter()
     pdf = reports.report_pdf(reports.subject_report(subject), paper)
-    response = _download(pdf, reports.report_filename(subject, "pdf"), "pdf", inline=True)
+    response = exports.download(pdf, reports.report_filename(subject, "pdf"), "pdf", inline=True)
     response["Server-Timing"] = f"pdf;dur={(time.perf_counter() - started) * 1000:.0f}"
     return response
 
@@ -75,7 +59,7 @@ def subject_report_pdf(request, pk):
 def subject_report_csv(request, pk):
     subject = access.subject_for(request.user, pk)
     bundle = reports.report_csv_bundle(reports.subject_report(subject))
-    return _download(bundle, reports.report_filename(subject, "zip"), "zip")
+    return exports.download(bundle, reports.report_filename(subject, "zip"), "zip")
 
 
 # ---- study report -------------------------------------------------------------------------
@@ -93,7 +77,7 @@ def _arm_names(subjects):
 
 @login_required
 def study_report(request):
-    access.require(report_access.can_see_study(request.user))
+    access.require(report_access.can_see_study(request.user), report_access.STUDY_ONLY)
     subjects_qs = access.visible_subjects(request.user)
     data = analysis.load_subjects(subjects_qs)
     points = analysis.edish(data)
@@ -139,25 +123,23 @@ def study_report(request):
 
 @login_required
 def study_exports(request):
-    access.require(report_access.can_see_study(request.user))
+    access.require(report_access.can_see_study(request.user), report_access.STUDY_ONLY)
     return render(request, "reports/exports.html", {"rows": EXPORT_DESCRIPTIONS})
 
 
 @login_required
 def study_export_download(request, name, fmt):
-    access.require(report_access.can_see_study(request.user))
+    access.require(report_access.can_see_study(request.user), report_access.STUDY_ONLY)
     if (name not in exports.DATASETS and name != "study") or fmt not in ("csv", "xlsx"):
         raise Http404("No such export")
     subjects = access.visible_subjects(request.user)
     if name == "study":
         datasets = [exports.dataset(n, subjects) for n in exports.DATASETS]
         if fmt == "xlsx":
-            return _download(exports.xlsx_bytes(datasets), "hepwatch-study.xlsx", "xlsx")
-        return _download(exports.csv_zip_bytes(datasets), "hepwatch-study-csv.zip", "zip")
+            return exports.download(exports.xlsx_bytes(datasets), "hepwatch-study.xlsx", "xlsx")
+        return exports.download(exports.csv_zip_bytes(datasets), "hepwatch-study-csv.zip", "zip")
     data = exports.dataset(name, subjects)
-    if fmt == "xlsx":
-        return _download(exports.xlsx_bytes([data]), f"hepwatch-{name}.xlsx", "xlsx")
-    return _download(exports.csv_bytes(data), f"hepwatch-{name}.csv", "csv")
+    return exports.dataset_download(data, fmt, f"hepwatch-{name}")
 
 
 # ---- web lab import -----------------------------------------------------------------------
@@ -166,7 +148,7 @@ def study_export_download(request, name, fmt):
 @login_required
 def lab_import(request):
     """Upload a labs CSV; see every bad row, and what would be written, before anything is."""
-    access.require(report_access.can_import_labs(request.user))
+    access.require(report_access.can_import_labs(request.user), report_access.IMPORT_ONLY)
     context = {"limit_mb": lab_upload.MAX_BYTES // (1024 * 1024)}
     if request.method == "POST":
         upload = request.FILES.get("file")
@@ -182,7 +164,7 @@ def lab_import(request):
 
 @login_required
 def lab_import_preview(request):
-    access.require(report_access.can_import_labs(request.user))
+    access.require(report_access.can_import_labs(request.user), report_access.IMPORT_ONLY)
     stored = lab_upload.stored(request.session, request.GET.get("t", ""))
     if stored is None:
         messages.warning(request, "That upload has expired or was already used; upload it again.")
@@ -198,7 +180,7 @@ def lab_import_preview(request):
 @login_required
 @require_POST
 def lab_import_confirm(request):
-    access.require(report_access.can_import_labs(request.user))
+    access.require(report_access.can_import_labs(request.user), report_access.IMPORT_ONLY)
     stored = lab_upload.stored(request.session, request.POST.get("t", ""))
     if stored is None:
         messages.warning(request, "That upload has expired or was already used; upload it again.")
@@ -218,7 +200,7 @@ def lab_import_confirm(request):
                 {"stored": stored, "preview": preview, "changed": True},
                 status=409,
             )
-        summary = imports.import_labs(stored.path)
+        summary = imports.import_labs(stored.path, user=request.user)
         changed = sorted(summary.subjects)
         transaction.on_commit(lambda: services.enqueue_evaluation(changed))
     lab_upload.discard(request.session)
@@ -240,7 +222,7 @@ CDISC_MAX_BYTES = 200 * 1024 * 1024
 def cdisc_import(request):
     """A sponsor's CDISC transfer (SDTM DM/EX/LB or ADaM ADSL/ADLB, .xpt or .csv), for staff:
     it creates subjects, sites and arms across the study, so it is not a coordinator's."""
-    access.require(request.user.is_staff)
+    access.require(request.user.is_staff, "The CDISC import is for staff only.")
     files = request.FILES.getlist("cdisc_files")
     problem = None
     if not files:
@@ -261,7 +243,7 @@ def cdisc_import(request):
                 for chunk in upload.chunks():
                     out.write(chunk)
             paths.append(str(path))
-        outcome = cdisc.import_files(paths)
+        outcome = cdisc.import_files(paths, user=request.user)
     changed = sorted(outcome.changed)
     if changed:
         services.enqueue_evaluation(changed)

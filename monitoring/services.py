@@ -387,6 +387,8 @@ def _evaluate_chunk(pks, as_of):
         regimen_pk = regimen_pks.get((study_of[pk], regimen.code)) if regimen else None
         key = (assessment.state, regimen_pk, assessment.regimen_since, versions[pk])
         outcome.setdefault(key, []).append(pk)
+    for alert in new_alerts:
+        by_the_engine(alert)
     insert_with_history(new_alerts, Alert, change_reason="raised by " + rules.ENGINE_NAME)
     if live and new_alerts:
         opened = [alert.pk for alert in new_alerts]
@@ -477,7 +479,7 @@ def reconcile(subject_pk, assessment, stored, now):
         time_rule = alert.kind in rules.TIME_RULE_KINDS
         if time_rule and alert.opened_as_of > assessment.as_of and not alert.decisions.exists():
             alert._change_reason = f"not raised as of {assessment.as_of:%Y-%m-%d %H:%M} UTC"
-            alert.delete()
+            by_the_engine(alert).delete()
         elif alert.status == Alert.Status.RETRACTED or (
             time_rule and alert.status == Alert.Status.RESOLVED
         ):
@@ -514,7 +516,15 @@ def _update(alert, changes, reason):
     for key, value in changed.items():
         setattr(alert, key, value)
     alert._change_reason = reason
-    alert.save(update_fields=list(changed))
+    by_the_engine(alert).save(update_fields=list(changed))
+
+
+def by_the_engine(alert):
+    """Record in the audit history that the rules, not a person, wrote this alert. Evaluation
+    may run inside someone's request (on the embedded default, or a request that evaluates on
+    commit); simple_history would otherwise credit that request's user."""
+    alert._history_user = None
+    return alert
 
 
 def evaluate_now(subject_pks):

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from . import rules
+from . import exports, rules
 from .templatetags.hepwatch import multiple, severity_html, state_badge, status_badge
 
 # django-tables2 asks inspect.signature() of the same render method for every cell it draws
@@ -181,38 +181,7 @@ def is_overdue(alert):
 
 
 def export_response(table, fmt, name):
-    """The table's rows (every page, as filtered and sorted) as a CSV or XLSX download."""
-    import csv
-
-    from django.http import HttpResponse
-
+    """The table's rows (every page, as filtered and sorted) as a CSV or XLSX download, written
+    by the study exports' writers: formula-like text is escaped there, once for every export."""
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    rows = list(table.as_values())
-    if fmt == "xlsx":
-        from io import BytesIO
-
-        from openpyxl import Workbook
-
-        book = Workbook()
-        sheet = book.active
-        sheet.title = name[:31]
-        for row in rows:
-            sheet.append([_cell(v) for v in row])
-        buffer = BytesIO()
-        book.save(buffer)
-        response = HttpResponse(
-            buffer.getvalue(),
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
-    else:
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        writer = csv.writer(response)
-        writer.writerows(rows)
-    response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.{fmt}"'
-    return response
-
-
-def _cell(value):
-    if isinstance(value, int | float):
-        return value
-    return "" if value is None else str(value)
+    return exports.dataset_download(exports.table_dataset(table, name), fmt, f"{name}-{stamp}")

@@ -28,6 +28,9 @@ from .models import Alert, LabDraw, LabResult
 from .tables import AlertTable, SubjectTable, export_response
 
 EXPORT_FORMATS = ("csv", "xlsx")
+ONLY_COORDINATORS_LABS = "Only a study coordinator of the subject's site enters and corrects labs."
+ONLY_COORDINATORS_DOSES = "Only a study coordinator of the subject's site records doses."
+ONLY_REVIEWERS = "Only a safety reviewer signs decisions on alerts and acknowledges them."
 
 
 class SignInView(LoginView):
@@ -117,7 +120,7 @@ def subject_history(request, pk):
 
 @login_required
 def draw_new(request, pk):
-    access.require(access.can_enter_data(request.user))
+    access.require(access.can_enter_data(request.user), ONLY_COORDINATORS_LABS)
     subject = access.subject_for(request.user, pk)
     form = DrawForm(request.POST or None, subject=subject)
     if request.method == "POST" and form.is_valid():
@@ -171,7 +174,7 @@ def draw_detail(request, pk):
 
 @login_required
 def result_correct(request, pk):
-    access.require(access.can_enter_data(request.user))
+    access.require(access.can_enter_data(request.user), ONLY_COORDINATORS_LABS)
     result = get_object_or_404(
         LabResult.objects.filter(
             draw__subject__in=access.visible_subjects(request.user)
@@ -208,7 +211,7 @@ def dose_new(request, pk):
     """Record a dose that was given. One that breaks a rule at its own time is described (the
     rule, and the draw or decision behind it) and recorded once the coordinator confirms it was
     given; the engine then raises R9 or R11."""
-    access.require(access.can_enter_data(request.user))
+    access.require(access.can_enter_data(request.user), ONLY_COORDINATORS_DOSES)
     subject = access.subject_for(request.user, pk)
     dosing = review.dosing_now(subject)
     regimen = dosing.regimen
@@ -279,7 +282,7 @@ def alert_list(request):
 @login_required
 @require_POST
 def alerts_acknowledge(request):
-    access.require(access.can_decide(request.user))
+    access.require(access.can_decide(request.user), ONLY_REVIEWERS)
     pks = [int(pk) for pk in request.POST.getlist("alerts") if pk.isdigit()]
     visible = selectors.alert_queue(request.user).filter(pk__in=pks)
     serious = visible.exclude(severity__in=review.BULK_SEVERITIES).count()
@@ -309,14 +312,20 @@ def alert_detail(request, pk):
     if request.method == "POST" and not can_decide:
         access.require(False)
     form = None
-    if can_decide:
+    if can_decide and answers:
         form = DecisionForm(
             request.POST or None,
             user=request.user,
             request=request,
-            choices=review.action_choices(subject, answers or [alert]),
+            choices=review.action_choices(subject, answers),
             regimens=Regimen.objects.filter(pk__in=[r.pk for r in review.reductions(subject)]),
             amendable=selectors.amendable_decisions(subject),
+        )
+    elif request.method == "POST":
+        access.require(
+            False,
+            f"This alert is {alert.get_status_display().lower()}: it takes no further "
+            "decisions. Its page shows its record and the decisions signed on it.",
         )
     if request.method == "POST" and form is not None and form.is_valid():
         try:

@@ -86,8 +86,9 @@ def subject_for(user, pk):
     return get_object_or_404(visible_subjects(user).select_related("site", "arm", "study"), pk=pk)
 
 
-def require(allowed: bool):
-    """403 unless allowed. Check the role before looking the object up, so a reviewer trying to
-    edit a lab gets 403 while a coordinator of another site gets 404."""
+def require(allowed: bool, message="Your role does not allow this page or action."):
+    """403 unless allowed, with a message the 403 page shows. Check the role before looking the
+    object up, so a reviewer trying to edit a lab gets 403 while a coordinator of another site
+    gets 404."""
     if not allowed:
-        raise PermissionDenied
+        raise PermissionDenied(message)

@@ -1,9 +1,14 @@
+"""The admin, for staff. A clinical field (of a subject, a site or an arm) changes only with a
+reason, kept in the audit history; nothing that clinical records point to can be deleted, and
+clinical records themselves (doses, labs, alerts, decisions) are read-only here."""
+
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from simple_history.admin import SimpleHistoryAdmin
 
+from . import services
 from .models import Arm, Dose, Regimen, Site, Study, Subject
-from .signals import subject_data_changed
 
 
 class AuditedAdmin(SimpleHistoryAdmin):
@@ -34,14 +39,71 @@ class ClinicalRecordAdmin(ReadOnlyAdmin, AuditedAdmin):
     subject is re-evaluated; the admin shows them."""
 
 
-class RegimenInline(admin.TabularInline):
+class ReasonForChangeForm(forms.ModelForm):
+    """A model form that asks why, when a field of `clinical_fields` of a saved record changes."""
+
+    clinical_fields = ()
+    reason_for_change = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="Required when a clinical field changes; kept in the audit history.",
+    )
+
+    def changed_clinical_fields(self):
+        return [name for name in self.changed_data if name in self.clinical_fields]
+
+    def clean_reason_for_change(self):
+        return self.cleaned_data["reason_for_change"].strip()
+
+    def clean(self):
+        cleaned = super().clean()
+        changed = self.changed_clinical_fields()
+        if self.instance.pk and changed and not cleaned.get("reason_for_change"):
+            labels = ", ".join(str(self[name].label).lower() for name in changed)
+            self.add_error(
+                "reason_for_change",
+                f"Give a reason for changing {labels}: a clinical field changes only with a "
+                "reason, which is kept in the audit history.",
+            )
+        return cleaned
+
+
+class ReasonForChangeAdmin(admin.ModelAdmin):
+    """Keeps the reason for a change in the admin's own log of the record (its History page)."""
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        message = super().construct_change_message(request, form, formsets, add)
+        reason = form.cleaned_data.get("reason_for_change", "")
+        changed = [str(form[name].label) for name in form.changed_data if name in form.fields]
+        changed = [label for label in changed if label != form["reason_for_change"].label]
+        if add or not reason:
+            return message
+        return f"Changed {', '.join(changed)}. Reason: {reason}"
+
+
+def has_clinical_records(obj, *relations):
+    return obj is not None and any(getattr(obj, name).exists() for name in relations)
+
+
+class ShownInline(admin.TabularInline):
+    """Records of a study, shown; each is changed on its own page, with a reason."""
+
+    extra = 0
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class RegimenInline(ShownInline):
     model = Regimen
-    extra = 0
+    fields = readonly_fields = ["code", "name", "dose_mg", "administrations_per_week"]
 
 
-class ArmInline(admin.TabularInline):
+class ArmInline(ShownInline):
     model = Arm
-    extra = 0
+    fields = readonly_fields = ["code", "name", "regimen"]
 
 
 @admin.register(Study)
@@ -49,13 +111,80 @@ class StudyAdmin(admin.ModelAdmin):
     list_display = ["code", "name", "maintenance_interval_days"]
     inlines = [RegimenInline, ArmInline]
 
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not has_clinical_records(
+            obj, "subjects", "sites", "arms", "regimens"
+        )
+
+
+class SiteForm(ReasonForChangeForm):
+    clinical_fields = ("study", "code", "name")
+
+    class Meta:
+        model = Site
+        fields = ["study", "code", "name", "coordinators"]
+
 
 @admin.register(Site)
-class SiteAdmin(admin.ModelAdmin):
+class SiteAdmin(ReasonForChangeAdmin):
+    form = SiteForm
     list_display = ["code", "name", "study"]
     list_filter = ["study"]
     search_fields = ["code", "name"]
     filter_horizontal = ["coordinators"]
+
+    def has_delete_permission(self, request, obj=None):
+        """A site with subjects stays; an empty one (entered by mistake) may go."""
+        return super().has_delete_permission(request, obj) and not has_clinical_records(
+            obj, "subjects"
+        )
+
+
+class AuditedReasonAdmin(ReasonForChangeAdmin, AuditedAdmin):
+    """The reason for a change goes into the record's audit history as well."""
+
+    def save_model(self, request, obj, form, change):
+        default = "changed in the admin" if change else "added in the admin"
+        obj._change_reason = form.cleaned_data.get("reason_for_change") or default
+        super().save_model(request, obj, form, change)
+
+
+class RegimenForm(ReasonForChangeForm):
+    clinical_fields = ("study", "code", "name", "dose_mg", "administrations_per_week")
+
+    class Meta:
+        model = Regimen
+        fields = ["study", "code", "name", "dose_mg", "administrations_per_week"]
+
+
+@admin.register(Regimen)
+class RegimenAdmin(AuditedReasonAdmin):
+    form = RegimenForm
+    list_display = ["code", "name", "study", "dose_mg", "administrations_per_week"]
+    list_filter = ["study"]
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not has_clinical_records(obj, "arms")
+
+
+class ArmForm(ReasonForChangeForm):
+    clinical_fields = ("study", "code", "name", "regimen")
+
+    class Meta:
+        model = Arm
+        fields = ["study", "code", "name", "regimen"]
+
+
+@admin.register(Arm)
+class ArmAdmin(AuditedReasonAdmin):
+    form = ArmForm
+    list_display = ["code", "name", "study", "regimen"]
+    list_filter = ["study"]
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not has_clinical_records(
+            obj, "subjects"
+        )
 
 
 class DoseInline(admin.TabularInline):
@@ -71,8 +200,27 @@ class DoseInline(admin.TabularInline):
         return False
 
 
+class SubjectForm(ReasonForChangeForm):
+    clinical_fields = ("sex", "birth_date", "arm", "site", "enrolled_on", "active_liver_disease")
+
+    class Meta:
+        model = Subject
+        fields = [
+            "study",
+            "site",
+            "subject_id",
+            "sex",
+            "birth_date",
+            "arm",
+            "enrolled_on",
+            "active_liver_disease",
+            "screen_failure",
+        ]
+
+
 @admin.register(Subject)
-class SubjectAdmin(AuditedAdmin):
+class SubjectAdmin(ReasonForChangeAdmin, AuditedAdmin):
+    form = SubjectForm
     list_display = [
         "subject_id",
         "site",
@@ -90,9 +238,13 @@ class SubjectAdmin(AuditedAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        obj._change_reason = "changed in the admin"
-        super().save_model(request, obj, form, change)
-        subject_data_changed.send(sender=Subject, subject=obj)
+        """Through the service every subject write goes through: the reason in the audit
+        history, and the subject re-evaluated once it commits."""
+        default = "changed in the admin" if change else "added in the admin"
+        fields = set(SubjectForm.Meta.fields) & set(form.changed_data)
+        changed = {name: form.cleaned_data[name] for name in fields}
+        reason = form.cleaned_data["reason_for_change"] or default
+        services.update_subject(obj, reason=reason, **changed)
 
 
 @admin.register(Dose)

@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from monitoring.models import LabResult
+from monitoring.models import LabDraw, LabResult
 from subjects.models import Dose, Subject
 
 from .test_cdisc import files  # noqa: F401 (fixture)
@@ -48,3 +48,17 @@ def test_a_file_of_another_type_is_refused_with_the_reason(client):
     response = client.post(reverse("cdisc_import"), {"cdisc_files": [bad]})
     assert response.status_code == 400
     assert "Only SAS transport (.xpt) and CSV (.csv) files" in response.content.decode()
+
+
+def test_a_cdisc_web_import_is_credited_to_the_staff_user_who_imported_it(client, files):  # noqa: F811
+    ada = User.objects.create_superuser("ada", "ada@example.org", "x", first_name="Ada")
+    client.force_login(ada)
+    client.post(
+        reverse("cdisc_import"),
+        {"cdisc_files": [upload(files["ex"]), upload(files["dm"]), upload(files["lb"])]},
+    )
+    assert LabDraw.objects.exists() and Dose.objects.exists()
+    assert set(LabDraw.objects.values_list("entered_by", flat=True)) == {ada.pk}
+    assert set(Dose.objects.values_list("entered_by", flat=True)) == {ada.pk}
+    for model in (Subject, Dose, LabDraw, LabResult):
+        assert set(model.history.values_list("history_user", flat=True)) == {ada.pk}, model

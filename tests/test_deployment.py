@@ -83,7 +83,12 @@ def test_production_refuses_to_start_without_a_secret_key():
 def test_gunicorn_worker_and_beat_started_directly_report_healthy(tmp_path):
     redis = RedisServer().start()
     port = spare_port()
-    env = app_environment(redis.url, HEPWATCH_HEARTBEAT_SECONDS="1", LOG_FORMAT="json")
+    env = app_environment(
+        redis.url,
+        HEPWATCH_HEARTBEAT_SECONDS="1",
+        LOG_FORMAT="json",
+        HEPWATCH_HEALTH_TOKEN="deploy-token",
+    )
     try:
         with (
             process(gunicorn_args(port), env, tmp_path / "web.log"),
@@ -94,7 +99,11 @@ def test_gunicorn_worker_and_beat_started_directly_report_healthy(tmp_path):
 
             def health():
                 try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    asking = urllib.request.Request(
+                        f"http://127.0.0.1:{port}/healthz",
+                        headers={"Authorization": "Bearer deploy-token"},
+                    )
+                    with urllib.request.urlopen(asking, timeout=2) as r:
                         return json.load(r)
                 except OSError:
                     return None

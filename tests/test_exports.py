@@ -200,3 +200,82 @@ def test_export_study_command_writes_csv_files_and_a_workbook(world, tmp_path):
     call_command("export_study", "--output-dir", str(tmp_path))
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == sorted([*(f"{n}.csv" for n in exports.DATASETS), "study.xlsx"])
+
+
+# ---- every export goes through the one writer ------------------------------------------------
+
+FORMULA = '=HYPERLINK("http://x","y")'
+
+
+@pytest.fixture
+def formula_subject(world, django_capture_on_commit_callbacks):
+    """A subject whose ID, site code and arm name are each a spreadsheet formula, with an alert."""
+    from monitoring import services
+    from subjects.models import Arm, Regimen
+
+    from .factories import make_subject, results
+    from .reporting import at
+
+    study = world["own"].study
+    regimen = Regimen.objects.create(
+        study=study, code="formula", name=FORMULA, dose_mg=200, administrations_per_week=1
+    )
+    Arm.objects.create(study=study, code="formula", name=FORMULA, regimen=regimen)
+    subject = make_subject(FORMULA, FORMULA, arm="formula")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.record_draw(subject, at(2), results(ALT=300, AST=30))
+    assert Alert.objects.filter(subject=subject).exists()
+    return subject
+
+
+def assert_csv_holds_no_formula(text):
+    cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
+    assert f"'{FORMULA}" in cells
+    for cell in cells:
+        if cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
+            assert NUMBER.match(cell), cell
+
+
+def assert_xlsx_holds_no_formula(content):
+    book = load_workbook(io.BytesIO(content))
+    texts = []
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
+                if isinstance(cell.value, str) and cell.value[:1] in "=+-@":
+                    assert cell.quotePrefix, (sheet.title, cell.coordinate)
+                    texts.append(cell.value)
+    assert FORMULA in texts
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/subjects/?export={}",
+        "/alerts/?status=all&export={}",
+        "/reports/exports/subjects.{}",
+        "/reports/exports/alerts.{}",
+    ],
+)
+def test_every_page_export_holds_no_formula(client, world, formula_subject, url):
+    client.force_login(world["monitor"])
+    as_csv = client.get(url.format("csv"))
+    assert as_csv.status_code == 200 and as_csv["Content-Type"].startswith("text/csv")
+    assert_csv_holds_no_formula(as_csv.content.decode())
+    as_xlsx = client.get(url.format("xlsx"))
+    assert as_xlsx.status_code == 200
+    assert_xlsx_holds_no_formula(as_xlsx.content)
+
+
+def test_subject_report_csv_bundle_holds_no_formula(client, world, formula_subject):
+    client.force_login(world["monitor"])
+    bundle = client.get(reverse("subject_report_csv", args=[formula_subject.pk]))
+    files = zipfile.ZipFile(io.BytesIO(bundle.content))
+    assert_csv_holds_no_formula(files.read("subject.csv").decode())
+
+
+def test_export_alerts_command_holds_no_formula(formula_subject, tmp_path):
+    out = tmp_path / "alerts.csv"
+    call_command("export_alerts", output=str(out))
+    assert_csv_holds_no_formula(out.read_text(encoding="utf-8"))

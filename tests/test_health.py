@@ -1,4 +1,5 @@
-"""/healthz for monitoring systems: 200 when all parts are fine, 503 naming the failing one."""
+"""/healthz for monitoring systems: 200 when all parts are fine, 503 when one is not. Anyone sees
+only ok or fail; staff and callers with the health token see which part fails and why."""
 
 import time
 
@@ -12,9 +13,22 @@ from .processes import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
+TOKEN = "health-token-for-tests"
+
+
+@pytest.fixture
+def monitoring_system(client, settings):
+    """The caller a monitoring system is: no sign-in, the health token in its header."""
+    settings.HEPWATCH_HEALTH_TOKEN = TOKEN
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
+    return client
+
 
 @pytest.mark.worker
-def test_healthz_is_ok_once_the_worker_has_run_the_heartbeat(client, celery_worker_thread):
+def test_healthz_is_ok_once_the_worker_has_run_the_heartbeat(
+    monitoring_system, celery_worker_thread
+):
+    client = monitoring_system
     health.redis_client().delete(health.HEARTBEAT_KEY)
     assert client.get("/healthz").status_code == 503
     tasks.heartbeat.delay()
@@ -24,7 +38,8 @@ def test_healthz_is_ok_once_the_worker_has_run_the_heartbeat(client, celery_work
     assert body["celery_worker"]["last_heartbeat_seconds_ago"] < 60
 
 
-def test_healthz_names_a_stale_heartbeat(client):
+def test_healthz_names_a_stale_heartbeat(monitoring_system):
+    client = monitoring_system
     health.redis_client().set(health.HEARTBEAT_KEY, repr(time.time() - 3600))
     response = client.get("/healthz")
     assert response.status_code == 503
@@ -32,7 +47,8 @@ def test_healthz_names_a_stale_heartbeat(client):
     assert "3600 s ago" in response.json()["celery_worker"]["error"]
 
 
-def test_healthz_names_redis_when_it_is_unreachable(client):
+def test_healthz_names_redis_when_it_is_unreachable(monitoring_system):
+    client = monitoring_system
     with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
         response = client.get("/healthz")
     assert response.status_code == 503
@@ -40,9 +56,29 @@ def test_healthz_names_redis_when_it_is_unreachable(client):
     assert response.json()["database"]["ok"] is True
 
 
-def test_healthz_needs_no_login_and_reveals_no_data(client):
-    body = client.get("/healthz").json()
+def test_healthz_tells_an_anonymous_caller_only_ok_or_fail(client, settings):
+    settings.HEPWATCH_HEALTH_TOKEN = TOKEN
+    health.redis_client().set(health.HEARTBEAT_KEY, repr(time.time()))
+    assert client.get("/healthz").json() == {"status": "ok"}
+    health.redis_client().set(health.HEARTBEAT_KEY, repr(time.time() - 3600))
+    response = client.get("/healthz", HTTP_AUTHORIZATION="Bearer not-the-token")
+    assert response.status_code == 503 and response.json() == {"status": "fail"}
+
+
+def test_healthz_details_need_the_token_or_staff(monitoring_system, client, django_user_model):
+    health.redis_client().set(health.HEARTBEAT_KEY, repr(time.time()))
+    body = monitoring_system.get("/healthz").json()
     assert set(body) == {"status", "failing", "database", "redis", "celery_worker"}
+    assert body["database"]["vendor"] == "postgresql"
+    del client.defaults["HTTP_AUTHORIZATION"]
+    client.force_login(django_user_model.objects.create_user("ops", is_staff=True))
+    assert client.get("/healthz").json()["database"]["vendor"] == "postgresql"
+
+
+def test_healthz_without_a_configured_token_gives_no_details_to_an_empty_one(client, settings):
+    settings.HEPWATCH_HEALTH_TOKEN = ""
+    health.redis_client().set(health.HEARTBEAT_KEY, repr(time.time()))
+    assert client.get("/healthz", HTTP_AUTHORIZATION="Bearer ").json() == {"status": "ok"}
 
 
 def test_beat_schedules_the_heartbeat_sweep_and_time_rules():

@@ -226,3 +226,15 @@ def test_nav_shows_import_to_coordinators_and_reports_to_monitors(client, world)
     client.force_login(world["monitor"])
     page = client.get(reverse("dashboard")).content.decode()
     assert reverse("lab_import") not in page and reverse("study_report") in page
+
+
+def test_a_confirmed_web_import_is_credited_to_the_importer(client, world):
+    client.force_login(world["coordinator"])
+    text = HEADER + "MIP-001,2026-01-05T08:00:00Z,ALT,10,U/L,\n"
+    response = upload(client, text)
+    client.post(reverse("lab_import_confirm"), {"t": token_of(response), "action": "import"})
+    draw = LabDraw.objects.get(subject=world["own"], collected_at__date="2026-01-05")
+    assert draw.entered_by == world["coordinator"]
+    assert [h.history_user for h in draw.history.all()] == [world["coordinator"]]
+    result = draw.results.get()
+    assert [h.history_user for h in result.history.all()] == [world["coordinator"]]

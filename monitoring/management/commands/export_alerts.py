@@ -1,13 +1,9 @@
-import csv
-from datetime import UTC
-
 from django.core.management.base import BaseCommand
 
+from monitoring import exports
 from monitoring.models import Alert
 
-
-def iso_utc(moment):
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else ""
+COLUMNS = ["subject_id", "kind", "severity", "status", "triggered_at", "due_by", "rule"]
 
 
 class Command(BaseCommand):
@@ -20,23 +16,11 @@ class Command(BaseCommand):
         alerts = Alert.objects.select_related("subject").order_by(
             "subject__subject_id", "triggered_at", "rule"
         )
-        count = 0
+        rows = (
+            [a.subject.subject_id, a.kind, a.severity, a.status, a.triggered_at, a.due_by, a.rule]
+            for a in alerts.iterator(chunk_size=2000)
+        )
+        data = exports.Dataset("alerts", COLUMNS, rows)
         with open(output, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(
-                ["subject_id", "kind", "severity", "status", "triggered_at", "due_by", "rule"]
-            )
-            for alert in alerts.iterator(chunk_size=2000):
-                writer.writerow(
-                    [
-                        alert.subject.subject_id,
-                        alert.kind,
-                        alert.severity,
-                        alert.status,
-                        iso_utc(alert.triggered_at),
-                        iso_utc(alert.due_by),
-                        alert.rule,
-                    ]
-                )
-                count += 1
-        self.stdout.write(f"Wrote {count} alert(s) to {output}.")
+            exports.write_csv(data, handle)
+        self.stdout.write(f"Wrote {alerts.count()} alert(s) to {output}.")
