@@ -2,19 +2,27 @@ from django.core.management.base import BaseCommand
 from django.db import DatabaseError
 
 from monitoring import imports, services
+from subjects import inputs
 
 
 class Command(BaseCommand):
     help = (
         "Import subjects, doses and lab results from CSV files (DESIGN.md section 5). "
         "Idempotent; a bad row stops its file with FILE:LINE: field: reason and writes nothing "
-        "of that file. Every subject whose data changed is evaluated once, at the end."
+        "of that file. A file that would change stored values is refused, listing each old "
+        "and new value, unless --reason says why (kept in the audit history). Every subject "
+        "whose data changed is evaluated once, at the end."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--subjects", metavar="F")
         parser.add_argument("--doses", metavar="F")
         parser.add_argument("--labs", metavar="F")
+        parser.add_argument(
+            "--reason",
+            metavar="TEXT",
+            help="why stored values change (required when a file changes any)",
+        )
 
     def handle(self, *args, **options):
         steps = [
@@ -25,15 +33,18 @@ class Command(BaseCommand):
         if not any(path for path, _ in steps):
             self.stderr.write("Nothing to import: give --subjects, --doses and/or --labs.")
             raise SystemExit(2)
+        reason = reason_option(self, options["reason"])
         failed = False
         changed = set()
         for path, step in steps:
             if not path:
                 continue
             try:
-                summary = step(path)
+                summary = step(path, reason=reason)
             except imports.BadRow as bad:
                 self.stderr.write(str(bad))
+                if isinstance(bad, imports.ReasonRequired):
+                    self.stderr.write("Nothing of it was written. Give --reason to say why.")
                 failed = True
                 continue
             except DatabaseError as exc:
@@ -50,3 +61,14 @@ class Command(BaseCommand):
             self.stdout.write(f"Queued evaluation of {len(changed)} subject(s).")
         if failed:
             raise SystemExit(1)
+
+
+def reason_option(command, text):
+    """--reason as given, or exit 2 when it holds no visible text; None when not given."""
+    if text is None:
+        return None
+    try:
+        return inputs.visible_text(text, "--reason")
+    except ValueError as exc:
+        command.stderr.write(f"{exc}.")
+        raise SystemExit(2) from None
