@@ -193,10 +193,10 @@ def check_birth(path, line, field, birth_date, enrolled_on):
         raise BadRow(path, line, field, str(exc)) from None
 
 
-def repeated(path, line, field, earlier, what):
-    """BadRow naming both lines when `earlier` (line, ...) already gave `what` in this file."""
+def repeated(path, line, field, earlier, what, where="line"):
+    """BadRow naming both lines (or records) when `earlier` (line, ...) already gave `what`."""
     if earlier is not None:
-        raise BadRow(path, line, field, f"{what} is on line {earlier[0]} too (line {line})")
+        raise BadRow(path, line, field, f"{what} is on {where} {earlier[0]} too ({where} {line})")
 
 
 def parse_sex(text: str) -> str:
@@ -446,7 +446,9 @@ def apply_changes(changes, reason, summary):
 
 
 def lab_changes(draws, stored=None) -> list[Change]:
-    """The stored results and draw flags that parse_labs' draws would change."""
+    """The stored results and draw flags that parse_labs' draws would change. A result is
+    changed when its value, unit or ULN is; a ULN now reported that equals the one resolved
+    before changes nothing."""
     stored = stored or StoredLabs(draws)
     changes = []
     for key, draw_data in draws.items():
@@ -471,13 +473,11 @@ def lab_changes(draws, stored=None) -> list[Change]:
             )
         for analyte, (line, (value, unit, uln)) in draw_data["results"].items():
             result = stored.results.get((draw.pk, analyte))
-            if result is None or (result.value, result.unit, result.reported_uln) == (
-                value,
-                unit,
-                uln,
-            ):
+            if result is None:
                 continue
             measured = stored.measure(key[0], key[1], analyte, value, unit, uln)
+            if (result.value, result.unit, result.uln) == (value, measured.unit, measured.uln):
+                continue  # the same result, its ULN perhaps reported now rather than resolved
             changes.append(
                 Change(
                     line,

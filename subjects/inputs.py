@@ -110,14 +110,20 @@ def parse_decimal(text: str, *, places: int, zero: bool = False) -> Decimal:
         raise ValueError(f"{stripped!r} is not {kind}{_hint(stripped)}")
     if len(stripped.split(".")[0].lstrip("0")) > MAX_INTEGER_DIGITS:
         raise ValueError(f"{stripped!r} is too large")
-    number = Decimal(stripped)
+    return round_to(Decimal(stripped), places, zero=zero, shown=repr(stripped))
+
+
+def round_to(number: Decimal, places: int, *, zero: bool = False, shown=None) -> Decimal:
+    """`number` rounded to `places` decimals; ValueError for 0 unless `zero`, and for a number
+    other than 0 that rounds to 0 (it would be stored as 0)."""
+    shown = shown or f"{number.normalize():f}"
     if number == 0:
         if not zero:
-            raise ValueError(f"{stripped!r} is not {kind}")
+            raise ValueError(f"{shown} is not a positive number")
         return Decimal(0)
     rounded = number.quantize(Decimal(1).scaleb(-places))
     if rounded == 0:
-        raise ValueError(f"{stripped!r} rounds to 0 at the {places} decimals it is stored with")
+        raise ValueError(f"{shown} rounds to 0 at the {places} decimals it is stored with")
     return rounded.normalize()
 
 

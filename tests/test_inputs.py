@@ -256,3 +256,118 @@ def test_import_reason_of_zero_width_characters_is_refused(tmp_path, capsys, sub
     err = refused(capsys, labs=over, reason="\u200b\u200b")
     assert err == "--reason has no visible text, only invisible characters."
     assert LabResult.objects.get().value == Decimal("2.88")
+
+
+# ---- CDISC -----------------------------------------------------------------------------------
+
+
+def cdisc_refused(capsys, *paths, **options):
+    with pytest.raises(SystemExit) as stop:
+        call_command("import_cdisc", *paths, **options)
+    assert stop.value.code == 1
+    return capsys.readouterr().err.strip()
+
+
+def test_cdisc_truncated_transport_file_is_refused_and_nothing_is_read(tmp_path, capsys):
+    from .test_cdisc import DM_RECORDS, write_xpt
+
+    path = write_xpt(tmp_path / "dm.xpt", "DM", DM_RECORDS * 20)
+    content = (tmp_path / "dm.xpt").read_bytes()
+    (tmp_path / "dm.xpt").write_bytes(content[: len(content) - 200])
+    err = cdisc_refused(capsys, path)
+    assert err.startswith(f"{path}:0: file: cut short: its {len(content) - 200} bytes are not")
+    assert Subject.objects.count() == 0
+
+
+def test_cdisc_transport_file_cut_at_a_card_boundary_is_refused_by_its_record_count(
+    tmp_path, capsys
+):
+    from .test_cdisc import DM_RECORDS, write_xpt
+
+    path = write_xpt(tmp_path / "dm.xpt", "DM", DM_RECORDS * 20)
+    content = (tmp_path / "dm.xpt").read_bytes()
+    (tmp_path / "dm.xpt").write_bytes(content[: len(content) - 800])
+    err = cdisc_refused(capsys, path)
+    assert "damaged or cut short: pyreadstat read" in err and "but its data holds" in err
+    assert Subject.objects.count() == 0
+
+
+def test_cdisc_transport_file_with_damaged_namestr_is_refused_with_the_reason(tmp_path, capsys):
+    from .test_cdisc import DM_RECORDS, write_xpt
+
+    path = write_xpt(tmp_path / "dm.xpt", "DM", DM_RECORDS)
+    content = bytearray((tmp_path / "dm.xpt").read_bytes())
+    at = content.index(b"HEADER RECORD*******NAMESTR")
+    content[at : at + 10] = b"XXXXXXXXXX"
+    (tmp_path / "dm.xpt").write_bytes(bytes(content))
+    err = cdisc_refused(capsys, path)
+    assert err == (
+        f"{path}:0: file: not a readable SAS XPORT file (its headers (library, member or "
+        "NAMESTR records) are damaged)"
+    )
+
+
+@pytest.mark.parametrize(
+    "birth, reason",
+    [
+        ("2999-01-01", "2999-01-01T00:00:00+00:00 is later than now"),
+        ("0001-01-01", "0001-01-01T00:00:00+00:00 is before 1900"),
+        ("2014-01-03", "2014-01-03 is after the enrolment date (2014-01-02)"),
+    ],
+)
+def test_cdisc_dm_impossible_birth_date_is_a_bad_row(tmp_path, capsys, birth, reason):
+    from .test_cdisc import DM_RECORDS, write_xpt
+
+    records = [{**DM_RECORDS[0], "BRTHDTC": birth}]
+    path = write_xpt(tmp_path / "dm.xpt", "DM", records)
+    assert cdisc_refused(capsys, path) == f"{path}:1: BRTHDTC: {reason}"
+    assert Subject.objects.count() == 0
+
+
+def test_cdisc_dm_subject_twice_is_a_bad_row_naming_both_records(tmp_path, capsys):
+    from .test_cdisc import DM_RECORDS, write_xpt
+
+    path = write_xpt(tmp_path / "dm.xpt", "DM", [DM_RECORDS[0], DM_RECORDS[0]])
+    err = cdisc_refused(capsys, path)
+    assert err == f"{path}:2: USUBJID: '01-701-1015' is on record 1 too (record 2)"
+
+
+def test_cdisc_lb_value_outside_the_limits_is_a_bad_row(tmp_path, capsys):
+    from .test_cdisc import DM_RECORDS, LB_RECORDS, lb_record, write_xpt
+
+    call_command("import_cdisc", write_xpt(tmp_path / "dm.xpt", "DM", DM_RECORDS))
+    huge = lb_record("01-701-1015", 9, "ALT", 2000, "ukat/L", 0.68, "2014-01-20T08:00")
+    path = write_xpt(tmp_path / "lb.xpt", "LB", LB_RECORDS + [huge])
+    err = cdisc_refused(capsys, path)
+    assert err.startswith(f"{path}:9: LBORRES: ALT 2000 µkat/L (120000 U/L) is above 100000 U/L")
+    assert LabResult.objects.count() == 0
+
+
+def test_cdisc_ex_dose_above_the_limit_is_a_bad_row(tmp_path, capsys):
+    from .test_cdisc import DM_RECORDS, ex_record, write_xpt
+
+    call_command("import_cdisc", write_xpt(tmp_path / "dm.xpt", "DM", DM_RECORDS))
+    record = {**ex_record("01-701-1028", 1, "X", 20.0, "2013-07-19", "2013-07-19"), "EXDOSU": "g"}
+    path = write_xpt(tmp_path / "ex.xpt", "EX", [record])
+    err = cdisc_refused(capsys, path)
+    assert err == f"{path}:1: EXDOSE: 20000 mg is above 10000 mg, the highest accepted"
+    assert Dose.objects.count() == 0
+
+
+def test_cdisc_lb_over_stored_values_needs_a_reason_kept_in_history(tmp_path, capsys):
+    from .test_cdisc import DM_RECORDS, LB_RECORDS, lb_record, write_xpt
+
+    call_command("import_cdisc", write_xpt(tmp_path / "dm.xpt", "DM", DM_RECORDS))
+    call_command("import_cdisc", write_xpt(tmp_path / "lb.xpt", "LB", LB_RECORDS))
+    capsys.readouterr()
+    corrected = lb_record("01-701-1015", 7, "ALT", 0.5, "ukat/L", 0.68, "2014-01-16T13:17")
+    path = write_xpt(tmp_path / "lb2.xpt", "LB", LB_RECORDS[:6] + [corrected])
+    err = cdisc_refused(capsys, path)
+    assert (
+        f"{path}:7: 01-701-1015 draw of 2014-01-16 13:17 UTC: ALT: 2.25 µkat/L (3.30× ULN) → "
+        "0.5 µkat/L (0.73× ULN)"
+    ) in err.splitlines()
+    call_command("import_cdisc", path, reason="sponsor's data correction DC-12")
+    alt = LabResult.objects.get(analyte="ALT", draw__collected_at__day=16)
+    assert alt.value == Decimal("0.5")
+    assert alt.history.first().history_change_reason == "sponsor's data correction DC-12"
