@@ -11,6 +11,8 @@ from django.core.management import call_command
 from monitoring.models import LabDraw, LabResult
 from subjects.models import Dose, Subject
 
+from .test_import import run_import, write
+
 pytestmark = pytest.mark.django_db
 
 SUBJECTS = """subject_id,site,sex,birth_date,arm,enrolled_on,active_liver_disease
@@ -21,17 +23,10 @@ DOSES = "subject_id,administered_at,dose_mg\n"
 TBIL = LABS + "S-001,2026-01-04T08:00:00Z,TBIL,2.88,mg/dL,1.2\n"
 
 
-def write(tmp_path, name, text):
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return str(path)
-
-
 def refused(capsys, **options):
-    with pytest.raises(SystemExit) as stop:
-        call_command("import_csv", **options)
-    assert stop.value.code in (1, 2)
-    return capsys.readouterr().err.strip()
+    code, err = run_import(capsys, **options)
+    assert code in (1, 2)
+    return err
 
 
 @pytest.fixture
