@@ -31,8 +31,8 @@ How the data maps, and the choices the standards leave open:
   administrations at EXSTDTC's time of day (00:00 UTC for a date); BID adds +12 h, TID +8/16 h,
   QID +6/12/18 h; "3 TIMES PER WEEK" gives days 1, 3 and 5 of each week from EXSTDTC. A record
   without EXENDTC is one administration at EXSTDTC: the rest of it is unknown and inventing
-  doses would raise false dosing alerts. A dose below 0.000001 (XPORT's 5.4e-79 for a
-  placebo 0) is 0 mg. Two records giving one subject a dose at one time: merged when the dose
+  doses would raise false dosing alerts. XPORT's 5.4e-79 for a placebo's 0 is 0 mg
+  (monitoring/xpt.py). Two records giving one subject a dose at one time: merged when the dose
   is the same, an error naming both records when not.
 - LB: LBORRES/LBORRESU/LBORNRHI when the result is numeric in a unit hepwatch converts (the
   value as the laboratory reported it, exact), else LBSTRESN/LBSTRESU/LBSTNRHI; LBDTC.
@@ -43,6 +43,10 @@ How the data maps, and the choices the standards leave open:
   another (same subject, test, time, value and ULN: an "End of Treatment" copy, or a visit
   counted twice) is merged; two different values for one test at one time are an error naming
   both records.
+- What every import accepts (subjects/inputs.py): values, ULNs and doses within the
+  plausibility limits, plain decimals, date-times from 1900 to now, a birth date on or before
+  enrolment; a subject twice in DM or ADSL names both records; a file that would change stored
+  values needs a reason, kept in the audit history.
 """
 
 import csv
@@ -50,12 +54,13 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
 
+from subjects import inputs
 from subjects.models import Arm, Regimen, Study, Subject
 
 from . import imports, units, xpt
@@ -78,9 +83,6 @@ TESTS = {
     "APOB": "APOB",
 }
 
-TINY_DOSE = Decimal("0.000001")
-CENTS = Decimal("0.01")
-MAX_DOSE = Decimal(10) ** 6  # Dose.dose_mg holds 8 digits, 2 of them decimals
 MAX_INTERVAL = timedelta(days=3660)
 SAS_EPOCH = date(1960, 1, 1)
 
@@ -212,18 +214,16 @@ def parse_dtc(text: str) -> datetime:
     if not text:
         raise ValueError("is empty")
     if ISO.fullmatch(text):
-        moment = datetime.fromisoformat(text)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC)
+        return inputs.parse_datetime(text)
     sas = SAS_DATE.fullmatch(text)
     if sas and sas.group(2).upper() in MONTHS:
         day, month, year = int(sas.group(1)), MONTHS.index(sas.group(2).upper()) + 1, sas.group(3)
         clock = [int(g or 0) for g in sas.group(4, 5, 6)]
         try:
-            return datetime(int(year), month, day, *clock, tzinfo=UTC)
+            moment = datetime(int(year), month, day, *clock, tzinfo=UTC)
         except ValueError:
             raise ValueError(f"{text!r} is not a date") from None
+        return inputs.check_moment(moment)
     if PARTIAL.fullmatch(text):
         raise ValueError(f"{text!r} is a partial date; a full date is needed")
     raise ValueError(f"{text!r} is not an ISO 8601 date")
@@ -234,8 +234,7 @@ def parse_sas_date(text: str) -> datetime:
     number = _sas_number(text)
     if number is None:
         return parse_dtc(text)
-    day = SAS_EPOCH + timedelta(days=int(number))
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return _after_sas_epoch(text, timedelta(days=int(number)))
 
 
 def parse_sas_datetime(text: str) -> datetime:
@@ -243,14 +242,25 @@ def parse_sas_datetime(text: str) -> datetime:
     number = _sas_number(text)
     if number is None:
         return parse_dtc(text)
-    return datetime(1960, 1, 1, tzinfo=UTC) + timedelta(seconds=float(number))
+    return _after_sas_epoch(text, timedelta(seconds=float(number)))
+
+
+def _after_sas_epoch(text, delta):
+    """1960-01-01 + delta, checked like every other date-time."""
+    try:
+        moment = datetime(1960, 1, 1, tzinfo=UTC) + delta
+    except OverflowError:
+        raise ValueError(f"{text.strip()!r} is outside the years 1900 to now") from None
+    return inputs.check_moment(moment)
+
+
+SAS_NUMBER = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,12})?")
 
 
 def _sas_number(text):
-    try:
-        return Decimal(text.strip())
-    except InvalidOperation:
-        return None
+    """A SAS date, time or date-time number (days or seconds, negative before 1960), else None."""
+    text = text.strip()
+    return Decimal(text) if SAS_NUMBER.fullmatch(text) else None
 
 
 def parse_day(text: str) -> date:
@@ -265,30 +275,13 @@ def day_parser(variable):
 
 
 def parse_dose(text: str) -> Decimal:
-    """mg to the cent; below 0.000001 is 0 (XPORT stores a placebo's 0 as e.g. 5.4e-79)."""
-    number = _decimal(text, "a dose ≥ 0")
-    if number < 0:
-        raise ValueError(f"{text!r} is not a dose ≥ 0")
-    if number < TINY_DOSE:
-        return Decimal(0)
-    if number >= imports.MAX_VALUE:
-        raise ValueError(f"{text!r} is too large")
-    return number
-
-
-def _decimal(text, kind):
-    try:
-        number = Decimal(text.strip())
-    except InvalidOperation:
-        raise ValueError(f"{text!r} is not {kind}") from None
-    if not number.is_finite():
-        raise ValueError(f"{text!r} is not {kind}")
-    return number
+    """EXDOSE in its unit (EXDOSU), a plain number ≥ 0."""
+    return inputs.parse_decimal(text, places=inputs.LAB_PLACES, zero=True)
 
 
 def parse_age(text: str) -> int:
-    number = _decimal(text, "an age in years")
-    if number < 0 or number > 130:
+    number = inputs.parse_decimal(text, places=2, zero=True)
+    if number > 130:
         raise ValueError(f"{text!r} is not an age in years")
     return int(number)
 
@@ -397,6 +390,8 @@ def parse_subject(data, number, row):
         raise BadRow(path, number, "RFSTDTC", "is empty, and no RFICDTC, DMDTC or RFPENDTC")
     enrolled_on = get(start, day_parser(start))
     birth_date = parse_birth_date(data, number, row, enrolled_on)
+    birth_field = "BRTHDTC" if row.get("BRTHDTC") else "AGE"
+    imports.check_birth(path, number, birth_field, birth_date, enrolled_on)
     values = dict(
         site=site,
         sex=sex,
@@ -430,7 +425,7 @@ def parse_birth_date(data, number, row, enrolled_on) -> date:
     raise BadRow(path, number, "AGE", "no BRTHDTC and no AGE: the birth date is unknown")
 
 
-def import_subject_level(data: Dataset, study_code=None, *, user=None) -> CdiscSummary:
+def import_subject_level(data: Dataset, study_code=None, reason=None, *, user=None) -> CdiscSummary:
     """DM or ADSL -> subjects (and the study, its sites and arms, as needed)."""
     summary = CdiscSummary(data.path, dataset=data.name)
     parsed, study_ids = {}, {}
@@ -438,13 +433,7 @@ def import_subject_level(data: Dataset, study_code=None, *, user=None) -> CdiscS
         summary.rows += 1
         study_of(data.path, number, row, study_ids, study_code)
         sid, values = parse_subject(data, number, row)
-        if sid in parsed and parsed[sid][1] != values:
-            raise BadRow(
-                data.path,
-                number,
-                "USUBJID",
-                f"{sid!r} is on record {parsed[sid][0]} with other values",
-            )
+        imports.repeated(data.path, number, "USUBJID", parsed.get(sid), f"{sid!r}", "record")
         parsed[sid] = (number, values)
     summary.study = code_of(study_ids, study_code)
     with transaction.atomic():
@@ -452,7 +441,7 @@ def import_subject_level(data: Dataset, study_code=None, *, user=None) -> CdiscS
         arms = ensure_arms(study, {v["arm"] for _, v in parsed.values()}, summary)
         for _, values in parsed.values():
             values["arm"] = arms[values["arm"]]
-        imports.write_subjects(study, parsed, summary, user=user)
+        imports.write_subjects(study, parsed, summary, reason, user=user)
     failures = sum(1 for _, v in parsed.values() if v["screen_failure"])
     if failures:
         summary.notes.append(f"{failures} screen failure(s), imported and marked")
@@ -721,10 +710,12 @@ def exposure_dose(path, number, row) -> Decimal:
     unit = (row.get("EXDOSU", "").strip().upper() or "MG").replace("\u039c", "U")  # µg -> UG
     if unit not in DOSE_UNITS:
         raise BadRow(path, number, "EXDOSU", f"{unit!r}: hepwatch records doses in mg")
-    dose = (dose * DOSE_UNITS[unit]).quantize(CENTS)
-    if dose >= MAX_DOSE:
-        raise BadRow(path, number, "EXDOSE", f"{units.format_number(dose)} mg is too large")
-    return dose.normalize() if dose else Decimal(0)
+    mg = dose * DOSE_UNITS[unit]
+    shown = f"{units.format_number(mg)} mg"
+    try:
+        return inputs.check_dose(inputs.round_to(mg, inputs.DOSE_PLACES, zero=True, shown=shown))
+    except ValueError as exc:
+        raise BadRow(path, number, "EXDOSE", str(exc)) from None
 
 
 class SubjectLookup:
@@ -753,10 +744,10 @@ class SubjectLookup:
         return pk
 
 
-def import_exposure(data: Dataset, study_code=None, *, user=None) -> CdiscSummary:
+def import_exposure(data: Dataset, study_code=None, reason=None, *, user=None) -> CdiscSummary:
     doses, regimens, summary = parse_exposure(data, study_code)
     with transaction.atomic():
-        imports.write_doses(doses, summary, user=user)
+        imports.write_doses(doses, summary, reason, user=user)
         update_arm_regimens(regimens, summary)
     return summary
 
@@ -796,31 +787,34 @@ def update_arm_regimens(regimens, summary):
 
 
 def lb_result(path, number, row):
-    """(test code, value, unit, uln, value variable) of an SDTM LB record; value None when
-    the record holds no numeric result."""
+    """(test code, value, unit, uln, value variable, ULN variable) of an SDTM LB record; value
+    None when the record holds no numeric result."""
     test = row.get("LBTESTCD", "").upper()
     analyte = TESTS.get(test)
     if analyte is None:
-        return test, None, None, None, "LBTESTCD"
+        return test, None, None, None, "LBTESTCD", ""
     original = maybe_number(row.get("LBORRES", ""))
     if original is not None and _known_unit(analyte, row.get("LBORRESU", "")):
         unit = units.normalise_unit(analyte, row["LBORRESU"])
         uln = _uln(path, number, row, ("LBORNRHI",))
-        return test, original, unit, uln, "LBORRES"
+        return test, original, unit, uln, "LBORRES", "LBORNRHI"
     if not row.get("LBSTRESN"):
-        return test, None, None, None, "LBSTRESN"
+        return test, None, None, None, "LBSTRESN", ""
     value = imports.cell(path, number, row, "LBSTRESN", imports.parse_number)
     unit = _unit(path, number, row, analyte, "LBSTRESU")
     uln = _uln(path, number, row, ("LBSTNRHI",))
-    return test, value, unit, uln, "LBSTRESN"
+    return test, value, unit, uln, "LBSTRESN", "LBSTNRHI"
+
+
+ADLB_ULNS = ("A1HI", "ANRHI", "LBSTNRHI")
 
 
 def adlb_result(path, number, row):
-    """(test code, value, unit, uln, value variable) of an ADaM ADLB record."""
+    """(test code, value, unit, uln, value variable, ULN variable) of an ADaM ADLB record."""
     test = row.get("PARAMCD", "").upper()
     analyte = TESTS.get(test)
     if analyte is None or not row.get("AVAL"):
-        return test, None, None, None, "AVAL"
+        return test, None, None, None, "AVAL", ""
     value = imports.cell(path, number, row, "AVAL", imports.parse_number)
     unit_text = row.get("AVALU") or unit_in_param(row.get("PARAM", "")) or row.get("LBSTRESU")
     if not unit_text:
@@ -829,8 +823,8 @@ def adlb_result(path, number, row):
         unit = units.normalise_unit(analyte, unit_text)
     except units.UnitError as exc:
         raise BadRow(path, number, "PARAM", str(exc)) from None
-    uln = _uln(path, number, row, ("A1HI", "ANRHI", "LBSTNRHI"))
-    return test, value, unit, uln, "AVAL"
+    uln = _uln(path, number, row, ADLB_ULNS)
+    return test, value, unit, uln, "AVAL", first_present(row, ADLB_ULNS) or "A1HI"
 
 
 def unit_in_param(param: str) -> str:
@@ -898,7 +892,7 @@ def parse_lab_dataset(data: Dataset, study_code=None):
         code = study_of(data.path, number, row, study_ids, study_code)
         if lookup is None:
             lookup = SubjectLookup(code)
-        test, value, unit, uln, variable = read(data.path, number, row)
+        test, value, unit, uln, variable, uln_variable = read(data.path, number, row)
         analyte = TESTS.get(test)
         if analyte is None:
             other_tests[test or "(no test code)"] += 1
@@ -906,9 +900,12 @@ def parse_lab_dataset(data: Dataset, study_code=None):
         if value is None:
             summary.skipped[f"{analyte} records without a numeric result"] += 1
             continue
+        imports.plausible(data.path, number, analyte, value, unit, uln, (variable, uln_variable))
         subject_pk = lookup.find(data.path, number, row)
         moment = collected_at(data.name, data.path, number, row)
-        draw = draws.setdefault((subject_pk, moment), {"symptoms": None, "results": {}})
+        draw = draws.setdefault(
+            (subject_pk, moment), {"line": number, "symptoms": None, "results": {}}
+        )
         earlier = draw["results"].get(analyte)
         if earlier is None:
             draw["results"][analyte] = (number, (value, unit, uln))
@@ -946,10 +943,10 @@ def same_result(analyte, first, second) -> bool:
     )
 
 
-def import_labs(data: Dataset, study_code=None, *, user=None) -> CdiscSummary:
+def import_labs(data: Dataset, study_code=None, reason=None, *, user=None) -> CdiscSummary:
     draws, summary = parse_lab_dataset(data, study_code)
     with transaction.atomic():
-        imports.write_labs(draws, summary, user=user)
+        imports.write_labs(draws, summary, reason, user=user)
     summary.notes.append(f"{len(draws)} draws")
     return summary
 
@@ -972,7 +969,7 @@ class Outcome:
     changed: set = field(default_factory=set)  # subject pks to evaluate
 
 
-def import_files(paths, study_code=None, *, user=None) -> Outcome:
+def import_files(paths, study_code=None, reason=None, *, user=None) -> Outcome:
     """Import CDISC files in dependency order (DM/ADSL, then EX, then LB/ADLB), each in its own
     transaction, credited to `user` when given (the web import's signed-in staff user). Returns
     what was imported and the subjects whose data changed; evaluating them is the caller's
@@ -985,7 +982,7 @@ def import_files(paths, study_code=None, *, user=None) -> Outcome:
             outcome.errors.append(bad)
     for data in sorted(datasets, key=lambda d: ORDER[d.name]):
         try:
-            summary = IMPORTERS[data.name](data, study_code, user=user)
+            summary = IMPORTERS[data.name](data, study_code, reason, user=user)
         except BadRow as bad:
             outcome.errors.append(bad)
             continue

@@ -1,10 +1,9 @@
-from decimal import Decimal
-
 from django import forms
 from django.contrib.auth import authenticate
 from django.utils import timezone
 
-from subjects.forms import MomentInput, check_moment
+from subjects import inputs
+from subjects.forms import MomentInput, PlainDecimalField, ReasonField, check_moment
 from subjects.models import Regimen
 
 from . import services, units
@@ -13,19 +12,17 @@ from .review import SIGNATURE_MEANING
 
 DRAW_ANALYTES = ("ALT", "AST", "ALP", "TBIL", "LDLC", "APOB")
 ANALYTE_LABELS = {"LDLC": "LDL-C", "APOB": "ApoB"}
-POSITIVE = Decimal("0.000001")
 
 
-def positive_decimal(what, **kwargs):
-    """A lab value or ULN field: a positive number, stored to 12 decimals like LabResult."""
-    return forms.DecimalField(
-        max_digits=24,
-        decimal_places=12,
-        min_value=POSITIVE,
-        error_messages={"min_value": f"The {what} must be a positive number."},
-        widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
-        **kwargs,
-    )
+def positive_decimal(**kwargs):
+    """A lab value or ULN field: a plain positive decimal, stored to 12 decimals like
+    LabResult; the plausibility limits are checked with its unit (units.check_plausible)."""
+    return PlainDecimalField(places=inputs.LAB_PLACES, **kwargs)
+
+
+def add_limit_error(form, error, fields):
+    """Show a units.LimitError on the value's or the ULN's field (`fields` names them)."""
+    form.add_error(fields[0] if error.field == "value" else fields[1], f"{error.message}.")
 
 
 def add_entry_error(form, error):
@@ -66,12 +63,12 @@ class DrawForm(forms.Form):
                 analyte, spec.canonical_unit, None, subject.sex, subject.birth_date, today, ranges
             )
             value = positive_decimal(
-                "value", label=f"{ANALYTE_LABELS.get(analyte, analyte)} value", required=False
+                label=f"{ANALYTE_LABELS.get(analyte, analyte)} value", required=False
             )
             unit = forms.ChoiceField(
                 label=f"{analyte} unit", choices=unit_choices(analyte), initial=spec.canonical_unit
             )
-            uln = positive_decimal("ULN", label=f"{analyte} ULN", required=False)
+            uln = positive_decimal(label=f"{analyte} ULN", required=False)
             if resolved is not None:
                 reference = (
                     f"{units.format_number(resolved.value)} {spec.canonical_unit}"
@@ -108,8 +105,7 @@ class DrawForm(forms.Form):
         ]
 
     def clean_collected_at(self):
-        moment = self.cleaned_data["collected_at"]
-        check_moment(moment, self.subject, "collection time")
+        moment = check_moment(self.cleaned_data["collected_at"], self.subject, "collection time")
         if LabDraw.objects.filter(subject=self.subject, collected_at=moment).exists():
             raise forms.ValidationError(
                 f"A draw is already recorded for {self.subject} at {moment:%Y-%m-%d %H:%M}.",
@@ -132,11 +128,18 @@ class DrawForm(forms.Form):
         for analyte in DRAW_ANALYTES:
             value = cleaned.get(f"{analyte}_value")
             unit = cleaned.get(f"{analyte}_unit")
+            uln = cleaned.get(f"{analyte}_uln")
             if unit:
                 try:
                     units.normalise_unit(analyte, unit)
                 except units.UnitError as error:
                     self.add_error(f"{analyte}_unit", str(error).capitalize() + ".")
+                    unit = None
+            if value is not None and unit:
+                try:
+                    units.check_plausible(analyte, value, unit, uln)
+                except units.LimitError as error:
+                    add_limit_error(self, error, (f"{analyte}_value", f"{analyte}_uln"))
             if value is not None:
                 entered += 1
             elif cleaned.get(f"{analyte}_uln") is not None:
@@ -163,18 +166,17 @@ class DrawForm(forms.Form):
 
 
 class CorrectionForm(forms.Form):
-    value = positive_decimal("value")
+    value = positive_decimal()
     unit = forms.ChoiceField()
     reported_uln = positive_decimal(
-        "ULN",
         label="ULN (as reported by the lab)",
         required=False,
         help_text="Empty: the reference range, else the adult default.",
     )
-    reason = forms.CharField(
+    reason = ReasonField(
         label="Reason for the correction",
-        widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Kept in the audit history, e.g. “transcription error: lab report says 54”.",
+        required_message="A reason is required to change a saved lab value.",
     )
 
     def __init__(self, *args, result, **kwargs):
@@ -190,15 +192,16 @@ class CorrectionForm(forms.Form):
                 else None,
             }
 
-    def clean_reason(self):
-        reason = self.cleaned_data["reason"].strip()
-        if not reason:
-            raise forms.ValidationError("A reason is required to change a saved lab value.")
-        return reason
-
     def clean(self):
         cleaned = super().clean()
         r = self.result
+        if cleaned.get("value") is not None and cleaned.get("unit"):
+            try:
+                units.check_plausible(
+                    r.analyte, cleaned["value"], cleaned["unit"], cleaned.get("reported_uln")
+                )
+            except units.LimitError as error:
+                add_limit_error(self, error, ("value", "reported_uln"))
         if (
             cleaned.get("value") == r.value
             and cleaned.get("unit") == r.unit
@@ -258,9 +261,10 @@ class DecisionForm(SignedForm):
         label="Amends an earlier decision",
         help_text="Leave empty for a new decision. The amended decision stays on record.",
     )
-    reason = forms.CharField(
+    reason = ReasonField(
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Why: the clinical reasoning, kept with the signature.",
+        required_message="A reason is required.",
     )
     password = PasswordSignatureField()
 
@@ -288,12 +292,6 @@ class DecisionForm(SignedForm):
             self.errors["action"] = self.error_class(
                 [f"{refused[posted].label} is not allowed: {refused[posted].refused}."]
             )
-
-    def clean_reason(self):
-        reason = self.cleaned_data["reason"].strip()
-        if not reason:
-            raise forms.ValidationError("A reason is required.")
-        return reason
 
     def clean(self):
         cleaned = super().clean()

@@ -8,8 +8,8 @@ alone, a changed value is updated with the reason "import".
 
 import csv
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from fractions import Fraction
 from functools import partial
 
 from django.conf import settings
@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
+from subjects import inputs
 from subjects.models import Arm, Dose, Site, Study, Subject
 
 from . import services, units
@@ -25,8 +26,6 @@ from .models import LabDraw, LabResult
 
 CHANGE_REASON = "import"
 BATCH = 2000
-MAX_VALUE = Decimal(10) ** 11
-PLACES = Decimal(10) ** -12
 
 SUBJECT_COLUMNS = ("subject_id", "site", "sex", "birth_date", "arm", "enrolled_on")
 DOSE_COLUMNS = ("subject_id", "administered_at", "dose_mg")
@@ -71,49 +70,20 @@ class Summary:
 
 
 # ---- field parsers: each returns the value or raises ValueError with the reason ----------
+# One of each, in subjects/inputs.py, shared with the forms and the CDISC import.
+
+parse_datetime = inputs.parse_datetime
+parse_date = inputs.parse_date
+parse_bool = inputs.parse_bool
 
 
-def parse_datetime(text: str) -> datetime:
-    """ISO 8601 date-time, with or without offset (UTC when none); a bare date is 00:00 UTC."""
-    text = text.strip()
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not an ISO 8601 date-time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+def parse_number(text: str) -> Decimal:
+    """A lab value or ULN: a plain positive decimal, to the 12 decimals it is stored with."""
+    return inputs.parse_decimal(text, places=inputs.LAB_PLACES)
 
 
-def parse_date(text: str) -> date:
-    text = text.strip()
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not an ISO 8601 date (YYYY-MM-DD)") from None
-
-
-def parse_number(text: str, *, allow_zero=False) -> Decimal:
-    text = text.strip()
-    kind = "a number ≥ 0" if allow_zero else "a positive number"
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"{text!r} is not {kind}") from None
-    if not number.is_finite() or number < 0 or (number == 0 and not allow_zero):
-        raise ValueError(f"{text!r} is not {kind}")
-    if number >= MAX_VALUE:
-        raise ValueError(f"{text!r} is too large")
-    return number.quantize(PLACES).normalize() if number else Decimal(0)
-
-
-def parse_bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("true", "1", "yes"):
-        return True
-    if value in ("false", "0", "no", ""):
-        return False
-    raise ValueError(f"{text!r} is not true or false")
+def parse_dose(text: str) -> Decimal:
+    return inputs.parse_dose(text)
 
 
 # ---- reading ------------------------------------------------------------------------------
@@ -183,7 +153,7 @@ def default_study() -> Study:
 # ---- subjects -----------------------------------------------------------------------------
 
 
-def import_subjects(path, study=None) -> Summary:
+def import_subjects(path, study=None, reason=None) -> Summary:
     study = study or default_study()
     arms = {arm.code.lower(): arm for arm in Arm.objects.filter(study=study)}
     summary = Summary(path)
@@ -200,6 +170,7 @@ def import_subjects(path, study=None) -> Summary:
                 path, line, "arm", f"{arm_code!r} is not an arm of {study} (use {', '.join(arms)})"
             )
         enrolled_on = cell(path, line, row, "enrolled_on", parse_date)
+        check_birth(path, line, "birth_date", birth_date, enrolled_on)
         liver = cell(path, line, row, "active_liver_disease", parse_bool)
         values = dict(
             site=site,
@@ -207,20 +178,28 @@ def import_subjects(path, study=None) -> Summary:
             birth_date=birth_date,
             arm=arms[arm_code.lower()],
             enrolled_on=enrolled_on,
-            active_liver_disease=liver,
         )
-        if subject_id in parsed and parsed[subject_id][1] != values:
-            raise BadRow(
-                path,
-                line,
-                "subject_id",
-                f"{subject_id!r} is on line {parsed[subject_id][0]} with other values",
-            )
+        if liver is not None:  # empty: not given, so a stored flag stays as it is
+            values["active_liver_disease"] = liver
+        repeated(path, line, "subject_id", parsed.get(subject_id), f"subject {subject_id!r}")
         parsed[subject_id] = (line, values)
 
     with transaction.atomic():
-        write_subjects(study, parsed, summary)
+        write_subjects(study, parsed, summary, reason)
     return summary
+
+
+def check_birth(path, line, field, birth_date, enrolled_on):
+    try:
+        inputs.check_birth_date(birth_date, enrolled_on)
+    except ValueError as exc:
+        raise BadRow(path, line, field, str(exc)) from None
+
+
+def repeated(path, line, field, earlier, what, where="line"):
+    """BadRow naming both lines (or records) when `earlier` (line, ...) already gave `what`."""
+    if earlier is not None:
+        raise BadRow(path, line, field, f"{what} is on {where} {earlier[0]} too ({where} {line})")
 
 
 def parse_sex(text: str) -> str:
@@ -237,7 +216,7 @@ def subject_lookup(study):
     return dict(Subject.objects.filter(study=study).values_list("subject_id", "pk"))
 
 
-def import_doses(path, study=None) -> Summary:
+def import_doses(path, study=None, reason=None) -> Summary:
     study = study or default_study()
     subjects = subject_lookup(study)
     summary = Summary(path)
@@ -246,19 +225,13 @@ def import_doses(path, study=None) -> Summary:
         summary.rows += 1
         subject_pk = known_subject(path, line, row, subjects)
         administered_at = cell(path, line, row, "administered_at", parse_datetime)
-        dose_mg = cell(path, line, row, "dose_mg", lambda t: parse_number(t, allow_zero=True))
+        dose_mg = cell(path, line, row, "dose_mg", parse_dose)
         key = (subject_pk, administered_at)
-        if key in parsed and parsed[key][1] != dose_mg:
-            raise BadRow(
-                path,
-                line,
-                "administered_at",
-                f"a dose at this time is on line {parsed[key][0]} with another dose_mg",
-            )
+        repeated(path, line, "administered_at", parsed.get(key), "a dose at this time")
         parsed[key] = (line, dose_mg)
 
     with transaction.atomic():
-        write_doses(parsed, summary)
+        write_doses(parsed, summary, reason)
     return summary
 
 
@@ -308,6 +281,7 @@ def parse_lab_row(path, line, row, subjects, draws):
     unit = cell(path, line, row, "unit", partial(units.normalise_unit, test))
     uln_text = (row.get("uln") or "").strip()
     uln = cell(path, line, row, "uln", parse_number) if uln_text else None
+    plausible(path, line, test, value, unit, uln)
     symptoms = cell(path, line, row, "symptoms", parse_bool) if "symptoms" in row else None
     resulted_text = (row.get("resulted_at") or "").strip()
     resulted_at = cell(path, line, row, "resulted_at", parse_datetime) if resulted_text else None
@@ -315,25 +289,30 @@ def parse_lab_row(path, line, row, subjects, draws):
         raise BadRow(path, line, "resulted_at", "is before collected_at")
     draw = draws.setdefault(
         (subject_pk, collected_at),
-        {"symptoms": None, "results": {}, "resulted_at": None, "resulted_line": None},
+        {"line": line, "symptoms": None, "results": {}, "resulted_at": resulted_at},
     )
-    if draw["resulted_line"] is not None and draw["resulted_at"] != resulted_at:
+    if draw["resulted_at"] != resulted_at:
         raise BadRow(
             path,
             line,
             "resulted_at",
-            f"differs from line {draw['resulted_line']}: every row of a draw has the same one",
+            f"differs from line {draw['line']}: every row of a draw has the same one",
         )
-    draw["resulted_at"], draw["resulted_line"] = resulted_at, line
     entry = (value, unit, uln)
-    earlier = draw["results"].get(test)
-    if earlier and earlier[1] != entry:
-        raise BadRow(
-            path, line, "value", f"{test} for this draw is on line {earlier[0]} with another value"
-        )
+    repeated(path, line, "test", draw["results"].get(test), f"{test} for this draw")
     if symptoms is not None:
         draw["symptoms"] = bool(draw["symptoms"]) or symptoms
     draw["results"][test] = (line, entry)
+
+
+def plausible(path, line, test, value, unit, uln, fields=("value", "uln")):
+    """BadRow on the value's or the ULN's column (`fields` names them) when it is outside the
+    plausibility limits."""
+    try:
+        units.check_plausible(test, value, unit, uln)
+    except units.LimitError as error:
+        column = fields[0] if error.field == "value" else fields[1]
+        raise BadRow(path, line, column, error.message) from None
 
 
 def check_labs(path, study=None):
@@ -343,48 +322,27 @@ def check_labs(path, study=None):
     return summary.rows, len(draws), bad_rows
 
 
-def import_labs(path, study=None, *, user=None) -> Summary:
+def import_labs(path, study=None, reason=None, *, user=None) -> Summary:
     """`user`: who imports (the web import's signed-in user); none from the command line."""
     draws, summary = parse_labs(path, study or default_study())
     with transaction.atomic():
-        write_labs(draws, summary, user=user)
+        write_labs(draws, summary, reason, user=user)
     return summary
 
 
-def write_labs(draws, summary, *, user=None):
+def write_labs(draws, summary, reason=None, *, user=None):
     """Create or update draws and results from parse_labs' output. Call inside a transaction.
-    What is written is credited to `user` (entered_by and the audit history), when given.
 
     New draws and results are written as plain rows (no model instances: a central lab's
-    transfer holds hundreds of thousands); changed ones are updated with their history.
+    transfer holds hundreds of thousands); changed ones are updated with their history, and
+    only with a reason (ReasonRequired lists them otherwise, before anything is written).
+    What is written is credited to `user` (entered_by and the audit history), when given.
     """
-    pks = {pk for pk, _ in draws}
-    subjects = {
-        pk: (sex, birth_date)
-        for pk, sex, birth_date in Subject.objects.filter(pk__in=pks).values_list(
-            "pk", "sex", "birth_date"
-        )
-    }
-    existing_draws = {
-        (d.subject_id, d.collected_at): d for d in LabDraw.objects.filter(subject_id__in=pks)
-    }
-    draw_pks = {key: draw.pk for key, draw in existing_draws.items()}
+    stored = StoredLabs(draws)
+    changes = lab_changes(draws, stored)
+    require_reason(summary.path, changes, reason)
     now = timezone.now()
-    new_draws, changed_draws = [], []
-    for key, draw_data in draws.items():
-        draw = existing_draws.get(key)
-        symptoms, resulted_at = draw_data["symptoms"], draw_data.get("resulted_at")
-        if draw is None:
-            new_draws.append(key)
-            continue
-        changed = False
-        if symptoms is not None and draw.symptoms_of_liver_injury != symptoms:
-            draw.symptoms_of_liver_injury, changed = symptoms, True
-        if resulted_at is not None and draw.resulted_at != resulted_at:
-            draw.resulted_at, changed = resulted_at, True
-        if changed:
-            changed_draws.append(draw)
-            summary.subjects.add(key[0])
+    new_draws = [key for key in draws if key not in stored.draws]
     # Without a result time an imported draw was known when it was collected (section 2).
     created = insert_rows(
         LabDraw,
@@ -403,63 +361,191 @@ def write_labs(draws, summary, *, user=None):
         change_reason=CHANGE_REASON,
         user=user,
     )
+    draw_pks = {key: draw.pk for key, draw in stored.draws.items()}
     draw_pks.update(zip(new_draws, created, strict=True))
-    if changed_draws:
-        bulk_update_with_history(
-            changed_draws,
-            LabDraw,
-            ["symptoms_of_liver_injury", "resulted_at"],
-            batch_size=BATCH,
-            default_user=user,
-            default_change_reason=CHANGE_REASON,
-        )
-
-    old_draw_ids = [d.pk for d in existing_draws.values()]
-    stored = {}
-    for start in range(0, len(old_draw_ids), 5000):
-        for result in LabResult.objects.filter(draw_id__in=old_draw_ids[start : start + 5000]):
-            stored[(result.draw_id, result.analyte)] = result
-    ranges = services.reference_ranges()
-    to_create, to_update = [], []
+    to_create = []
     for (subject_pk, collected_at), draw_data in draws.items():
         draw_pk = draw_pks[(subject_pk, collected_at)]
-        sex, birth_date = subjects[subject_pk]
-        collected_on = collected_at.date()
         for analyte, (_, (value, unit, uln)) in draw_data["results"].items():
-            result = stored.get((draw_pk, analyte))
-            entered = (value, unit, uln)
-            if result is not None and (result.value, result.unit, result.reported_uln) == entered:
-                summary.unchanged += 1
+            if (draw_pk, analyte) in stored.results:
                 continue
-            measured = units.measure(
-                analyte, value, unit, uln, sex, birth_date, collected_on, ranges
-            )
+            measured = stored.measure(subject_pk, collected_at, analyte, value, unit, uln)
+            to_create.append((draw_pk, analyte, value, uln, *measured))
             summary.subjects.add(subject_pk)
-            if result is None:
-                to_create.append((draw_pk, analyte, value, uln, *measured))
-                continue
-            result.value, result.reported_uln = value, uln
-            to_update.append(services.store_measurement(result, measured))
     insert_rows(LabResult, RESULT_FIELDS, to_create, change_reason=CHANGE_REASON, user=user)
-    if to_update:
+    apply_changes(changes, reason, summary, user)
+    results_changed = sum(1 for c in changes if isinstance(c.record, LabResult))
+    summary.created, summary.updated = len(to_create), results_changed
+    summary.unchanged = sum(len(d["results"]) for d in draws.values()) - len(to_create)
+    summary.unchanged -= results_changed
+    services.mark_changed(summary.subjects, evaluate=False)
+
+
+class StoredLabs:
+    """What is stored of the draws a labs file gives: the draws, their results, and each
+    subject's sex, birth date and ID, read in a few queries."""
+
+    def __init__(self, draws):
+        pks = {pk for pk, _ in draws}
+        self.subjects = {
+            pk: (sex, birth_date, subject_id)
+            for pk, sex, birth_date, subject_id in Subject.objects.filter(pk__in=pks).values_list(
+                "pk", "sex", "birth_date", "subject_id"
+            )
+        }
+        self.draws = {
+            (d.subject_id, d.collected_at): d for d in LabDraw.objects.filter(subject_id__in=pks)
+        }
+        draw_ids = [d.pk for d in self.draws.values()]
+        self.results = {}
+        for start in range(0, len(draw_ids), 5000):
+            for result in LabResult.objects.filter(draw_id__in=draw_ids[start : start + 5000]):
+                self.results[(result.draw_id, result.analyte)] = result
+        self.ranges = services.reference_ranges()
+
+    def measure(self, subject_pk, collected_at, analyte, value, unit, uln):
+        sex, birth_date, _ = self.subjects[subject_pk]
+        return units.measure(
+            analyte, value, unit, uln, sex, birth_date, collected_at.date(), self.ranges
+        )
+
+
+@dataclass
+class Change:
+    """A stored value an import would change: where the file gives it, what it is, the old
+    and the new value in words, and the record with the fields to set."""
+
+    line: int
+    subject_pk: int
+    subject_id: str
+    what: str
+    old: str
+    new: str
+    record: object = None
+    fields: dict = field(default_factory=dict)
+
+    def __str__(self):
+        return f"{self.line}: {self.subject_id} {self.what}: {self.old} → {self.new}"
+
+
+class ReasonRequired(BadRow):
+    """An import that would change stored values, given no reason: every change is listed."""
+
+    def __init__(self, path, changes):
+        count = len(changes)
+        super().__init__(
+            path,
+            changes[0].line,
+            "reason",
+            f"{count} stored value{'s' if count != 1 else ''} would change; "
+            "a reason for the change is required",
+        )
+        self.changes = changes
+
+    def __str__(self):
+        listed = "".join(f"\n{self.path}:{change}" for change in self.changes)
+        return super().__str__() + listed
+
+
+def require_reason(path, changes, reason):
+    if changes and not reason:
+        raise ReasonRequired(path, changes)
+
+
+def apply_changes(changes, reason, summary, user=None):
+    """Set each change's fields on its record and save them, with their history and the
+    reason, one bulk update per model."""
+    by_model = {}
+    for change in changes:
+        for name, value in change.fields.items():
+            setattr(change.record, name, value)
+        by_model.setdefault(type(change.record), ({}, set()))
+        records, names = by_model[type(change.record)]
+        records[change.record.pk] = change.record
+        names |= set(change.fields)
+        summary.subjects.add(change.subject_pk)
+    for model, (records, names) in by_model.items():
         bulk_update_with_history(
-            to_update,
-            LabResult,
-            [
-                "value",
-                "unit",
-                "reported_uln",
-                "value_canonical",
-                "uln",
-                "uln_source",
-                "uln_multiple",
-            ],
+            list(records.values()),
+            model,
+            sorted(names),
             batch_size=BATCH,
             default_user=user,
-            default_change_reason=CHANGE_REASON,
+            default_change_reason=reason,
         )
-    summary.created, summary.updated = len(to_create), len(to_update)
-    services.mark_changed(summary.subjects, evaluate=False)
+
+
+def lab_changes(draws, stored=None) -> list[Change]:
+    """The stored results and draw flags that parse_labs' draws would change. A result is
+    changed when its value, unit or ULN is; a ULN now reported that equals the one resolved
+    before changes nothing."""
+    stored = stored or StoredLabs(draws)
+    changes = []
+    for key, draw_data in draws.items():
+        draw = stored.draws.get(key)
+        if draw is None:
+            continue
+        subject_id = stored.subjects[key[0]][2]
+        when = f"draw of {key[1]:%Y-%m-%d %H:%M} UTC"
+        resulted_at = draw_data.get("resulted_at")
+        if resulted_at is not None and draw.resulted_at != resulted_at:
+            changes.append(
+                Change(
+                    draw_data["line"],
+                    key[0],
+                    subject_id,
+                    f"{when}: results known",
+                    f"{draw.resulted_at:%Y-%m-%d %H:%M} UTC",
+                    f"{resulted_at:%Y-%m-%d %H:%M} UTC",
+                    draw,
+                    {"resulted_at": resulted_at},
+                )
+            )
+        symptoms = draw_data["symptoms"]
+        if symptoms is not None and draw.symptoms_of_liver_injury != symptoms:
+            changes.append(
+                Change(
+                    draw_data["line"],
+                    key[0],
+                    subject_id,
+                    f"{when}: symptoms",
+                    _yes_no(draw.symptoms_of_liver_injury),
+                    _yes_no(symptoms),
+                    draw,
+                    {"symptoms_of_liver_injury": symptoms},
+                )
+            )
+        for analyte, (line, (value, unit, uln)) in draw_data["results"].items():
+            result = stored.results.get((draw.pk, analyte))
+            if result is None:
+                continue
+            measured = stored.measure(key[0], key[1], analyte, value, unit, uln)
+            if (result.value, result.unit, result.uln) == (value, measured.unit, measured.uln):
+                continue  # the same result, its ULN perhaps reported now rather than resolved
+            changes.append(
+                Change(
+                    line,
+                    key[0],
+                    subject_id,
+                    f"{when}: {analyte}",
+                    _result_text(result.value, result.unit, result.uln_multiple),
+                    _result_text(value, measured.unit, measured.uln_multiple),
+                    result,
+                    {"value": value, "reported_uln": uln, **measured._asdict()},
+                )
+            )
+    return changes
+
+
+def _yes_no(flag):
+    return "yes" if flag else "no"
+
+
+def _result_text(value, unit, multiple):
+    text = f"{units.format_number(value)} {units.unit_label(unit)}"
+    if multiple is not None:
+        text += f" ({units.format_multiple(Fraction(multiple))} ULN)"
+    return text
 
 
 # ---- decisions ----------------------------------------------------------------------------
@@ -513,7 +599,7 @@ def import_decisions(path, study=None, *, entered_by=None) -> Summary:
         username = cell(path, line, row, "reviewer", required_text)
         if username not in reviewers:
             raise BadRow(path, line, "reviewer", f"{username!r} is not a safety reviewer")
-        reason = cell(path, line, row, "reason", required_text)
+        reason = cell(path, line, row, "reason", inputs.visible_text)
         key = (subject_id, signed_at, action)
         if key in seen:
             raise BadRow(path, line, "signed_at", f"the same decision is on line {seen[key]}")
@@ -542,50 +628,59 @@ def _pk(user):
     return user.pk if user is not None else None
 
 
-def write_subjects(study, parsed, summary, *, user=None):
+def write_subjects(study, parsed, summary, reason=None, *, user=None):
     """Create or update subjects of `study` from {subject_id: (line, values)}. Call inside a
     transaction.
 
     `values` holds a site code under "site" and Subject fields (an Arm under "arm"). Only the
     fields given are compared and written, so a source without a field (CDISC DM has no
     liver-disease flag) leaves it as it is. Sites are created as needed; a change of sex or
-    birth date resolves the subject's ULNs again.
+    birth date resolves the subject's ULNs again. A change needs a reason (ReasonRequired).
     """
     sites = {s.code: s for s in Site.objects.filter(study=study)}
     for code in {v["site"] for _, v in parsed.values()} - set(sites):
         sites[code] = Site.objects.create(study=study, code=code, name=code)
-    existing = {s.subject_id: s for s in Subject.objects.filter(study=study)}
-    to_create, to_update, reresolve, fields = [], [], [], set()
-    for subject_id, (_, values) in parsed.items():
-        values = {**values, "site": sites[values["site"]]}
+    existing = {
+        s.subject_id: s for s in Subject.objects.filter(study=study).select_related("site", "arm")
+    }
+    changes = subject_changes(parsed, existing, sites)
+    require_reason(summary.path, changes, reason)
+    to_create = [
+        Subject(study=study, subject_id=subject_id, **{**values, "site": sites[values["site"]]})
+        for subject_id, (_, values) in parsed.items()
+        if subject_id not in existing
+    ]
+    insert_with_history(to_create, Subject, change_reason=CHANGE_REASON, user=user)
+    apply_changes(changes, reason, summary, user)
+    changed = {change.record for change in changes}
+    services.refresh_ulns([c.record for c in changes if {"sex", "birth_date"} & set(c.fields)])
+    summary.created, summary.updated = len(to_create), len(changed)
+    summary.unchanged = len(parsed) - len(to_create) - len(changed)
+    services.mark_changed(summary.subjects, evaluate=False)
+
+
+def subject_changes(parsed, existing, sites) -> list[Change]:
+    """A change per stored subject field that `parsed` gives another value."""
+    changes = []
+    for subject_id, (line, values) in parsed.items():
         subject = existing.get(subject_id)
         if subject is None:
-            to_create.append(Subject(study=study, subject_id=subject_id, **values))
             continue
-        diff = {k: v for k, v in values.items() if _stored(subject, k) != _given(v)}
-        if not diff:
-            summary.unchanged += 1
-            continue
-        for key, value in diff.items():
-            setattr(subject, key, value)
-        fields |= set(diff)
-        to_update.append(subject)
-        summary.subjects.add(subject.pk)
-        if {"sex", "birth_date"} & set(diff):
-            reresolve.append(subject)
-    insert_with_history(to_create, Subject, change_reason=CHANGE_REASON, user=user)
-    if to_update:
-        bulk_update_with_history(
-            to_update,
-            Subject,
-            sorted(fields),
-            batch_size=BATCH,
-            default_user=user,
-            default_change_reason=CHANGE_REASON,
-        )
-    services.refresh_ulns(reresolve)
-    summary.created, summary.updated = len(to_create), len(to_update)
-    services.mark_changed(summary.subjects, evaluate=False)
+        for key, value in {**values, "site": sites[values["site"]]}.items():
+            if _stored(subject, key) != _given(value):
+                old, new = _shown(getattr(subject, key)), _shown(value)
+                changes.append(
+                    Change(line, subject.pk, subject_id, key, old, new, subject, {key: value})
+                )
+    return changes
+
+
+def _shown(value):
+    if isinstance(value, bool):
+        return _yes_no(value)
+    if isinstance(value, (Arm, Site)):
+        return value.code
+    return str(value)
 
 
 def _stored(subject, key):
@@ -599,41 +694,43 @@ def _given(value):
     return value.pk if isinstance(value, (Site, Arm, Study)) else value
 
 
-def write_doses(parsed, summary, *, user=None):
+def write_doses(parsed, summary, reason=None, *, user=None):
     """Create or update doses from {(subject_pk, administered_at): (line, dose_mg)}. Call inside
-    a transaction. A dose already stored unchanged is left alone."""
+    a transaction. A dose already stored unchanged is left alone; a change needs a reason."""
     existing = {
         (d.subject_id, d.administered_at): d
-        for d in Dose.objects.filter(subject_id__in={pk for pk, _ in parsed})
-    }
-    to_create, to_update = [], []
-    for (subject_pk, administered_at), (_, dose_mg) in parsed.items():
-        dose = existing.get((subject_pk, administered_at))
-        if dose is None:
-            to_create.append(
-                Dose(
-                    subject_id=subject_pk,
-                    administered_at=administered_at,
-                    dose_mg=dose_mg,
-                    entered_by=user,
-                )
-            )
-            summary.subjects.add(subject_pk)
-        elif dose.dose_mg != dose_mg:
-            dose.dose_mg = dose_mg
-            to_update.append(dose)
-            summary.subjects.add(subject_pk)
-        else:
-            summary.unchanged += 1
-    insert_with_history(to_create, Dose, change_reason=CHANGE_REASON, user=user)
-    if to_update:
-        bulk_update_with_history(
-            to_update,
-            Dose,
-            ["dose_mg"],
-            batch_size=BATCH,
-            default_user=user,
-            default_change_reason=CHANGE_REASON,
+        for d in Dose.objects.filter(subject_id__in={pk for pk, _ in parsed}).select_related(
+            "subject"
         )
-    summary.created, summary.updated = len(to_create), len(to_update)
+    }
+    changes = [
+        Change(
+            line,
+            dose.subject_id,
+            dose.subject.subject_id,
+            f"dose at {key[1]:%Y-%m-%d %H:%M} UTC",
+            f"{units.format_number(dose.dose_mg)} mg",
+            f"{units.format_number(dose_mg)} mg",
+            dose,
+            {"dose_mg": dose_mg},
+        )
+        for key, (line, dose_mg) in parsed.items()
+        if (dose := existing.get(key)) is not None and dose.dose_mg != dose_mg
+    ]
+    require_reason(summary.path, changes, reason)
+    to_create = [
+        Dose(
+            subject_id=subject_pk,
+            administered_at=administered_at,
+            dose_mg=dose_mg,
+            entered_by=user,
+        )
+        for (subject_pk, administered_at), (_, dose_mg) in parsed.items()
+        if (subject_pk, administered_at) not in existing
+    ]
+    summary.subjects |= {dose.subject_id for dose in to_create}
+    insert_with_history(to_create, Dose, change_reason=CHANGE_REASON, user=user)
+    apply_changes(changes, reason, summary, user)
+    summary.created, summary.updated = len(to_create), len(changes)
+    summary.unchanged = len(parsed) - len(to_create) - len(changes)
     services.mark_changed(summary.subjects, evaluate=False)

@@ -153,6 +153,7 @@ class Preview:
     subjects: int = 0
     new_draws: int = 0
     bad_rows: list = field(default_factory=list)
+    changes: list = field(default_factory=list)  # imports.Change: stored values it would change
     error: str = ""  # a problem with the whole file (encoding, missing column)
 
     @property
@@ -166,7 +167,8 @@ class Preview:
 
 def preview(path, user) -> Preview:
     """Every bad row of the file (imports.check_labs, plus rows for subjects the user may not
-    import to) and the draws it would write. Writes nothing."""
+    import to), the draws it would write and the stored values it would change (old and new).
+    Writes nothing."""
     from .models import LabDraw
 
     study = imports.default_study()
@@ -220,6 +222,7 @@ def preview(path, user) -> Preview:
     result.draw_count = len(items)
     result.subjects = len(pks)
     result.new_draws = sum(1 for key, _ in items if key not in existing)
+    result.changes = sorted(imports.lab_changes(draws), key=lambda c: c.line)
     for (pk, collected_at), data in items[:PREVIEW_DRAWS]:
         tests = [
             (test, value, unit, uln) for test, (_, (value, unit, uln)) in data["results"].items()

@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from subjects import access
+from subjects import access, inputs
 from subjects.models import Arm
 
 from . import (
@@ -189,6 +189,7 @@ def lab_import_confirm(request):
         lab_upload.discard(request.session)
         messages.info(request, "Import cancelled; nothing was written.")
         return redirect("lab_import")
+    reason, reason_error = _optional_reason(request.POST.get("reason", ""))
     with transaction.atomic():
         # Checked again inside the transaction: the data may have changed since the preview.
         preview = lab_upload.preview(stored.path, request.user)
@@ -200,7 +201,19 @@ def lab_import_confirm(request):
                 {"stored": stored, "preview": preview, "changed": True},
                 status=409,
             )
-        summary = imports.import_labs(stored.path, user=request.user)
+        if preview.changes and not reason:
+            return render(
+                request,
+                "reports/lab_import_preview.html",
+                {
+                    "stored": stored,
+                    "preview": preview,
+                    "reason_error": reason_error
+                    or "Say why these stored values change: the reason is kept in their history.",
+                },
+                status=400,
+            )
+        summary = imports.import_labs(stored.path, reason=reason, user=request.user)
         changed = sorted(summary.subjects)
         transaction.on_commit(lambda: services.enqueue_evaluation(changed))
     lab_upload.discard(request.session)
@@ -211,6 +224,17 @@ def lab_import_confirm(request):
         f"{len(changed)} subject{'s' if len(changed) != 1 else ''} queued for evaluation.",
     )
     return redirect("lab_import")
+
+
+def _optional_reason(text):
+    """(reason or None, error or None) of an import's reason field: empty is no reason; text
+    without a visible character is an error."""
+    if not text.strip():
+        return None, None
+    try:
+        return inputs.visible_text(text, "The reason"), None
+    except ValueError as exc:
+        return None, f"{exc}."
 
 
 CDISC_SUFFIXES = (".xpt", ".csv")
@@ -231,7 +255,9 @@ def cdisc_import(request):
         problem = "Only SAS transport (.xpt) and CSV (.csv) files can be imported."
     elif sum(f.size for f in files) > CDISC_MAX_BYTES:
         problem = f"The files add up to more than {CDISC_MAX_BYTES // 1048576} MB."
-    context = {"limit_mb": lab_upload.MAX_BYTES // (1024 * 1024)}
+    reason, reason_error = _optional_reason(request.POST.get("reason", ""))
+    problem = problem or reason_error
+    context = {"limit_mb": lab_upload.MAX_BYTES // (1024 * 1024), "cdisc_reason": reason or ""}
     if problem:
         context["cdisc_error"] = problem
         return render(request, "reports/lab_import.html", context, status=400)
@@ -243,7 +269,7 @@ def cdisc_import(request):
                 for chunk in upload.chunks():
                     out.write(chunk)
             paths.append(str(path))
-        outcome = cdisc.import_files(paths, user=request.user)
+        outcome = cdisc.import_files(paths, reason=reason, user=request.user)
     changed = sorted(outcome.changed)
     if changed:
         services.enqueue_evaluation(changed)
@@ -251,6 +277,7 @@ def cdisc_import(request):
         "summaries": [str(s).replace(folder + "/", "") for s in outcome.summaries],
         "errors": [str(e).replace(folder + "/", "") for e in outcome.errors],
         "evaluated": len(changed),
+        "needs_reason": any(isinstance(e, imports.ReasonRequired) for e in outcome.errors),
     }
     status = 400 if outcome.errors else 200
     return render(request, "reports/lab_import.html", context, status=status)

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from subjects import access
+from subjects import access, inputs
 from subjects.models import Regimen, Subject
 from subjects.services import record_dose
 
@@ -229,9 +229,10 @@ def _checked_decision(
 ) -> Decision:
     if action not in Decision.Action.values:
         raise DecisionError("action", f"unknown action {action!r}")
-    reason = (reason or "").strip()
-    if not reason:
-        raise DecisionError("reason", "a reason is required")
+    try:
+        reason = inputs.visible_text(reason or "")
+    except ValueError:
+        raise DecisionError("reason", "a reason is required (visible text)") from None
     if action == rules.RESUME_REDUCED_DOSE:
         if regimen is None:
             raise DecisionError("regimen", "choose the reduced regimen to re-start on")

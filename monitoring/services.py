@@ -15,6 +15,7 @@ from django.utils import timezone
 from psycopg.pq import Format
 from simple_history.utils import bulk_update_with_history
 
+from subjects import inputs
 from subjects.models import Dose, Regimen, Subject
 
 from . import rules, units
@@ -194,15 +195,17 @@ def record_draw(
 @transaction.atomic
 def correct_result(result: LabResult, *, value, unit=None, reported_uln=None, reason, user=None):
     """Change a saved value; the reason is required and kept in the audit history."""
-    if not (reason or "").strip():
-        raise EntryError("reason", "a reason is required to change a saved lab value")
+    try:
+        reason = inputs.visible_text(reason)
+    except ValueError:
+        raise EntryError("reason", "a reason is required to change a saved lab value") from None
     result = LabResult.objects.select_for_update().select_related("draw__subject").get(pk=result.pk)
     result.value = value
     if unit is not None:
         result.unit = unit
     result.reported_uln = reported_uln
     fill_result(result, result.draw.subject, result.draw.collected_at, reference_ranges())
-    result._change_reason = reason.strip()
+    result._change_reason = reason
     if user is not None:
         result._history_user = user
     result.save()

@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 
 import django_tables2 as tables
 import django_tables2.utils
+from django.core.paginator import Paginator
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -39,7 +40,22 @@ class MomentColumn(tables.Column):
         return self.render(value)
 
 
-class SubjectTable(tables.Table):
+MAX_PER_PAGE = 200
+
+
+class BoundedTable(tables.Table):
+    """A table whose page size from the address (?per_page=) stays within 1..MAX_PER_PAGE: a
+    number below 1 gives the table's own size, a larger one MAX_PER_PAGE."""
+
+    def paginate(self, paginator_class=Paginator, per_page=None, page=1, *args, **kwargs):
+        if per_page is not None and per_page < 1:
+            per_page = None
+        elif per_page is not None:
+            per_page = min(per_page, MAX_PER_PAGE)
+        return super().paginate(paginator_class, per_page, page, *args, **kwargs)
+
+
+class SubjectTable(BoundedTable):
     subject_id = tables.Column(verbose_name="Subject", linkify=("subject", [tables.A("pk")]))
     site = tables.Column(accessor="site__code", verbose_name="Site")
     arm = tables.Column(accessor="arm__name", verbose_name="Arm", order_by=("arm__code",))
@@ -93,7 +109,7 @@ class SubjectTable(tables.Table):
         return multiple(value) if value is not None else ""
 
 
-class AlertTable(tables.Table):
+class AlertTable(BoundedTable):
     select = tables.Column(
         accessor="pk",
         orderable=False,

@@ -10,6 +10,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import NamedTuple
 
+from subjects.inputs import LAB_LIMITS
+
 
 @dataclass(frozen=True)
 class Analyte:
@@ -116,6 +118,36 @@ def normalise_unit(analyte: str, unit: str) -> str:
         allowed = ", ".join(spec.units)
         raise UnitError(f"unit {unit!r} does not fit {analyte} (use {allowed})")
     return key
+
+
+class LimitError(ValueError):
+    """A value or ULN outside the analyte's plausibility limits; `field` is "value" or "uln"."""
+
+    def __init__(self, field, message):
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+def check_plausible(analyte: str, value, unit: str, reported_uln=None) -> None:
+    """LimitError when the value or the reported ULN (both in `unit`) is outside the limits of
+    subjects/inputs.py, which are in the canonical unit; the message names both units."""
+    spec, limits = ANALYTES[analyte], LAB_LIMITS[analyte]
+    unit = normalise_unit(analyte, unit)
+    for field, number, limit, what in (
+        ("value", value, limits.value, analyte),
+        ("uln", reported_uln, limits.uln, f"{analyte} ULN"),
+    ):
+        if number is None:
+            continue
+        if limit is None:
+            raise LimitError(field, f"{analyte} has no ULN")
+        canonical = to_canonical(analyte, number, unit)
+        shown = f"{what} {format_number(number)} {unit_label(unit)}"
+        if unit != spec.canonical_unit:
+            shown += f" ({format_number(canonical)} {spec.canonical_unit})"
+        refusal = limit.refusal(canonical, shown)
+        if refusal:
+            raise LimitError(field, refusal)
 
 
 def to_canonical(analyte: str, value, unit: str) -> Fraction:

@@ -1,14 +1,22 @@
 """SAS XPORT version 5 (.xpt), the transport format the FDA requires, through pyreadstat.
 
 Reading gives each record as text, the same as a CSV cell, so one parser serves both formats:
-numbers in their shortest exact decimal form (54.0 -> "54", 0.1 -> "0.1"), dates as ISO 8601,
-missing values as "". Writing takes SDTM tabulations (monitoring/sdtm.py) and stores numeric
+numbers in their shortest exact decimal form, in digits (54.0 -> "54", 0.1 -> "0.1", 1e-05 ->
+"0.00001"; 5.4e-79, the smallest IBM float, which some writers store for 0, -> "0"), dates as
+ISO 8601, missing values as "". A file is read whole before any record is given, and refused
+(XptError, saying what is wrong) when it is not whole: not a whole number of 80-byte card
+images, fewer records read than its data holds, more than one dataset, or headers pyreadstat
+cannot read.
+
+Writing takes SDTM tabulations (monitoring/sdtm.py) and stores numeric
 variables as numbers and the rest as text, with SDTMIG labels. Character lengths are the longest
 value's, as the FDA's technical conformance guide asks; names, labels and values are checked
 against the v5 limits (8, 40 and 200 characters) before anything is written.
 """
 
 import math
+import mmap
+import os
 from datetime import date, datetime, time
 from decimal import Decimal
 
@@ -16,6 +24,10 @@ import pandas as pd
 import pyreadstat
 
 MAX_NAME, MAX_LABEL, MAX_TEXT = 8, 40, 200
+CARD = 80  # XPORT v5 is written in 80-byte card images
+MEMBER_HEADER = b"HEADER RECORD*******MEMBER  HEADER RECORD"
+OBS_HEADER = b"HEADER RECORD*******OBS     HEADER RECORD"
+IBM_ZERO = 1e-78  # below the smallest IBM float: what a writer stored for 0
 
 DATASET_LABELS = {"DM": "Demographics", "EX": "Exposure", "LB": "Laboratory Test Results"}
 
@@ -105,17 +117,24 @@ class XptError(ValueError):
 
 def columns(path) -> list[str]:
     """The variable names of an XPORT file, without reading its records."""
+    _whole_cards(path)
     _, meta = _read(path, metadataonly=True)
     return list(meta.column_names)
 
 
 def records(path):
-    """Yield (record number, {VARIABLE: text}) for each record, numbered from 1."""
+    """Yield (record number, {VARIABLE: text}) for each record, numbered from 1, once the
+    whole file is read and found whole."""
+    _whole_cards(path)
     data, meta = _read(path)
+    _all_records_read(path, meta)
     names = list(meta.column_names)
     values = [data[name] for name in names]
     for number, row in enumerate(zip(*values, strict=True), start=1):
         yield number, {name.upper(): text(value) for name, value in zip(names, row, strict=True)}
+
+
+READ_ERRORS = (UnicodeError, pyreadstat.ReadstatError, pyreadstat.PyreadstatError)
 
 
 def _read(path, **options):
@@ -123,13 +142,70 @@ def _read(path, **options):
     Windows-1252, the usual encoding of SAS on Windows."""
     try:
         return _read_as(path, None, options)
-    except (UnicodeError, pyreadstat.ReadstatError) as exc:
+    except READ_ERRORS as exc:
         if not isinstance(exc, UnicodeError) and "encod" not in str(exc).lower():
-            raise XptError(f"not a SAS XPORT file ({exc})") from None
+            raise XptError(f"not a readable SAS XPORT file ({_reason(exc)})") from None
     try:
         return _read_as(path, "WINDOWS-1252", options)
-    except pyreadstat.ReadstatError as exc:
-        raise XptError(f"not a SAS XPORT file ({exc})") from None
+    except READ_ERRORS as exc:
+        raise XptError(f"not a readable SAS XPORT file ({_reason(exc)})") from None
+
+
+def _reason(exc):
+    if isinstance(exc, UnicodeError):
+        return "its headers or text are neither UTF-8 nor Windows-1252"
+    text = str(exc)
+    if "Unable to read from file" in text:
+        return "it ends before its headers do: cut short?"
+    if "Invalid file" in text:
+        return "its headers (library, member or NAMESTR records) are damaged"
+    return text
+
+
+def _whole_cards(path):
+    """XptError unless the file is whole 80-byte cards and holds one dataset."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as handle:
+            content = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+            members = _count(content, MEMBER_HEADER)
+    except OSError as exc:
+        raise XptError(exc.strerror or str(exc)) from None
+    if size % CARD:
+        raise XptError(
+            f"cut short: its {size} bytes are not whole {CARD}-byte records, as every SAS "
+            "transport file is"
+        )
+    if members > 1:
+        raise XptError(f"holds {members} datasets; hepwatch reads one dataset a file")
+
+
+def _count(content, needle):
+    count, start = 0, content.find(needle)
+    while start >= 0:
+        count, start = count + 1, content.find(needle, start + 1)
+    return count
+
+
+def _all_records_read(path, meta):
+    """XptError when pyreadstat read fewer records than the data after the OBS header holds:
+    up to its last byte that is not a space (the last card is padded with spaces)."""
+    length = sum(meta.variable_storage_width.values())
+    with open(path, "rb") as handle:
+        content = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        start = content.find(OBS_HEADER) + CARD
+        if start < CARD or not length:
+            raise XptError("it has no OBS header record: cut short before its records?")
+        end = len(content)
+        while end > start and not content[max(start, end - CARD) : end].strip(b" "):
+            end = max(start, end - CARD)
+        end = start + len(content[start:end].rstrip(b" "))
+    held = -(-(end - start) // length)
+    if meta.number_rows != held:
+        raise XptError(
+            f"damaged or cut short: pyreadstat read {meta.number_rows} records, but its data "
+            f"holds {held}"
+        )
 
 
 def _read_as(path, encoding, options):
@@ -146,9 +222,11 @@ def text(value) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return ""
+        if abs(value) < IBM_ZERO:
+            return "0"
         if value.is_integer() and abs(value) < 1e15:
             return str(int(value))
-        return repr(value)
+        return f"{Decimal(repr(value)):f}"
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     return str(value).strip()

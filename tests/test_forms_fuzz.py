@@ -10,7 +10,9 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from monitoring import units
 from monitoring.models import LabDraw, LabResult
+from subjects import inputs
 from subjects.models import Dose
 
 from .test_views import world  # noqa: F401 (fixture)
@@ -38,8 +40,32 @@ HOSTILE = [
     "35",
     "U/L",
     "mmol/L",
+    # issue 12: loose numbers, the limits' edges, impossible date-times, invisible reasons
+    "1e-20",
+    "1e-1000000",
+    "1_000",
+    "１２",
+    "٣٠",
+    "0.0000000000001",
+    "100000",
+    "100001",
+    "0.1",
+    "0.01",
+    "1000",
+    "10000",
+    "10001",
+    "9999-12-31T23:00-05:00",
+    "0001-01-01T00:00+05:00",
+    "2026-01-01T00:00+23:59",
+    "\u200b\u200b",
 ]
-cells = st.one_of(st.sampled_from(HOSTILE), st.text(max_size=40))
+numbers = st.one_of(
+    st.decimals(allow_nan=True, allow_infinity=True).map(str),
+    st.floats().map(repr),
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
+    st.from_regex(r"\d{1,16}(\.\d{1,16})?", fullmatch=True),
+)
+cells = st.one_of(st.sampled_from(HOSTILE), st.text(max_size=40), numbers)
 FIELDS = [
     f"{a}_{part}"
     for a in ("ALT", "AST", "ALP", "TBIL", "LDLC", "APOB")
@@ -76,7 +102,10 @@ def test_draw_form_never_fails_or_half_writes(client, world, data):  # noqa: F81
         assert (draws, results) == before
     else:  # saved: one whole draw with at least one result
         assert draws == before[0] + 1 and results > before[1]
-        LabDraw.objects.filter(subject=subject).order_by("-entered_at").first().delete()
+        draw = LabDraw.objects.filter(subject=subject).order_by("-entered_at").first()
+        for r in draw.results.all():
+            units.check_plausible(r.analyte, r.value, r.unit, r.reported_uln)
+        draw.delete()
 
 
 @fuzz
@@ -95,3 +124,27 @@ def test_dose_form_never_fails_or_half_writes(client, world, administered_at, do
     assert Dose.objects.count() in (before, before + 1)
     if response.status_code == 200:
         assert Dose.objects.count() == before
+    else:
+        assert inputs.check_dose(Dose.objects.latest("pk").dose_mg) is not None
+
+
+@fuzz
+@given(data=st.dictionaries(st.sampled_from(["value", "unit", "reported_uln", "reason"]), cells))
+def test_correction_form_never_fails_or_half_writes(client, world, data):  # noqa: F811
+    client.force_login(world["coordinator"])
+    result = world["result"]
+    stored = LabResult.objects.get(pk=result.pk)
+    before = (stored.value, stored.unit, stored.reported_uln, stored.history.count())
+    form = {"value": "140", "unit": "U/L", "reason": "typo", **data}
+    response = client.post(reverse("result_correct", args=[result.pk]), form)
+    assert response.status_code in (200, 302)
+    no_script(response.content)
+    stored = LabResult.objects.get(pk=result.pk)
+    if response.status_code == 200:  # refused: nothing written
+        assert (stored.value, stored.unit, stored.reported_uln, stored.history.count()) == before
+    else:  # saved whole, within the limits, with a visible reason
+        units.check_plausible(stored.analyte, stored.value, stored.unit, stored.reported_uln)
+        assert inputs.visible_text(stored.history.first().history_change_reason)
+        LabResult.objects.filter(pk=result.pk).update(
+            value=before[0], unit=before[1], reported_uln=before[2]
+        )

@@ -115,21 +115,26 @@ def test_rows_keep_their_creation_records_when_another_writer_takes_keys_meanwhi
     assert ours.count() == 3
 
 
-def test_reimporting_a_changed_value_updates_it_with_reason_import(tmp_path, subjects_file):
+def test_reimporting_a_changed_value_updates_it_with_the_reason_given(tmp_path, subjects_file):
     call_command("import_csv", labs=write(tmp_path, "labs.csv", GOOD_LABS))
     changed = GOOD_LABS.replace(
         "S-001,2026-01-04T08:00:00,ALT,30", "S-001,2026-01-04T08:00:00,ALT,31"
     )
-    call_command("import_csv", labs=write(tmp_path, "labs2.csv", changed))
+    reason = "lab reissued the report"
+    call_command("import_csv", labs=write(tmp_path, "labs2.csv", changed), reason=reason)
     result = LabResult.objects.get(analyte="ALT", draw__collected_at__day=4)
     assert result.value == Decimal(31)
-    assert result.history.first().history_change_reason == "import"
+    assert result.history.first().history_change_reason == reason
 
 
 def test_doses_import_and_update(tmp_path, subjects_file):
     doses = "subject_id,administered_at,dose_mg\nS-001,2026-01-05T09:00:00,200\n"
     call_command("import_csv", doses=write(tmp_path, "doses.csv", doses))
-    call_command("import_csv", doses=write(tmp_path, "doses.csv", doses.replace(",200", ",70")))
+    call_command(
+        "import_csv",
+        doses=write(tmp_path, "doses.csv", doses.replace(",200", ",70")),
+        reason="pharmacy log corrected",
+    )
     dose = Dose.objects.get()
     assert dose.dose_mg == Decimal(70)
     assert Alert.objects.filter(kind="missing_baseline").exists()
@@ -216,7 +221,7 @@ def test_same_test_twice_in_one_draw_with_different_values_is_a_bad_row(
     text = GOOD_LABS + "S-001,2026-01-04T08:00:00Z,ALT,99,U/L,\n"
     labs = write(tmp_path, "labs.csv", text)
     code, err = run_import(capsys, labs=labs)
-    assert code == 1 and err.startswith(f"{labs}:6: value: ALT for this draw is on line 2")
+    assert code == 1 and err.startswith(f"{labs}:6: test: ALT for this draw is on line 2")
 
 
 def test_file_that_is_not_utf8_is_refused_naming_the_line(tmp_path, capsys, subjects_file):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitoring import imports
+from monitoring import imports, units
 from monitoring.models import LabDraw, LabResult
 
 from .factories import make_subject
@@ -46,6 +46,16 @@ HOSTILE = [
     "mg/dL",
     "true",
     "S-001",
+    # issue 12
+    "1e-20",
+    "1_000",
+    "٣٠",
+    "100001",
+    "0.0000000000001",
+    "9999-12-31T23:00-05:00",
+    "0001-01-01T00:00+05:00",
+    "maybe",
+    "Y",
 ]
 cells = st.one_of(
     st.sampled_from(HOSTILE),
@@ -117,3 +127,130 @@ def test_a_ten_megabyte_line_is_refused_with_a_reason(subject, tmp_path):
         imports.import_labs(str(path))
     assert bad.value.line == 2
     assert LabResult.objects.count() == 0
+
+
+def csv_bytes(rows, encoding="utf-8"):
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode(encoding, errors="replace")
+
+
+def stored_rows():
+    """Every stored dose, draw and result with what it holds, to compare before and after."""
+    from subjects.models import Dose, Subject
+
+    return (
+        set(Subject.objects.values_list("subject_id", "sex", "birth_date", "enrolled_on")),
+        set(Dose.objects.values_list("subject_id", "administered_at", "dose_mg")),
+        set(LabResult.objects.values_list("draw_id", "analyte", "value", "unit", "reported_uln")),
+    )
+
+
+def imported_or_refused(importer, path, before):
+    """The import either refuses the file with a reason and writes nothing of it, or accepts
+    it, and then every stored value is within the limits."""
+    from subjects import inputs
+    from subjects.models import Dose
+
+    try:
+        importer(str(path))
+    except imports.BadRow as bad:
+        assert bad.field and bad.reason
+        assert stored_rows() == before
+        return
+    for dose in Dose.objects.all():
+        inputs.check_dose(dose.dose_mg)
+    for result in LabResult.objects.all():
+        units.check_plausible(result.analyte, result.value, result.unit, result.reported_uln)
+
+
+fuzz = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@fuzz
+@given(
+    rows=st.lists(
+        st.fixed_dictionaries(
+            {
+                "subject_id": st.one_of(st.just("S-001"), cells),
+                "administered_at": st.one_of(st.just("2026-01-05T09:00:00Z"), cells),
+                "dose_mg": st.one_of(st.just("200"), cells),
+            }
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_any_doses_file_imports_cleanly_or_is_refused_with_a_reason(subject, rows):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "doses.csv"
+        path.write_bytes(csv_bytes(rows))
+        imported_or_refused(imports.import_doses, path, stored_rows())
+
+
+@fuzz
+@given(
+    rows=st.lists(
+        st.fixed_dictionaries(
+            {
+                "subject_id": st.one_of(st.just("S-002"), cells),
+                "site": st.one_of(st.just("S01"), cells),
+                "sex": st.one_of(st.sampled_from(["M", "F"]), cells),
+                "birth_date": st.one_of(st.just("1970-05-01"), cells),
+                "arm": st.one_of(st.sampled_from(["standard", "reduced"]), cells),
+                "enrolled_on": st.one_of(st.just("2026-01-01"), cells),
+                "active_liver_disease": st.one_of(st.sampled_from(["true", "false", ""]), cells),
+            }
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_any_subjects_file_imports_cleanly_or_is_refused_with_a_reason(subject, rows):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "subjects.csv"
+        path.write_bytes(csv_bytes(rows))
+        imported_or_refused(imports.import_subjects, path, stored_rows())
+
+
+@fuzz
+@given(
+    rows=st.lists(
+        st.fixed_dictionaries(
+            {
+                "STUDYID": st.just("HEPWATCH-MIPO"),
+                "USUBJID": st.one_of(st.just("S-001"), cells),
+                "LBTESTCD": st.one_of(st.sampled_from(["ALT", "BILI", "LDL", "APOB"]), cells),
+                "LBORRES": st.one_of(st.just("35"), cells),
+                "LBORRESU": st.one_of(st.sampled_from(["U/L", "umol/L", "mmol/L"]), cells),
+                "LBORNRHI": st.one_of(st.just("40"), cells),
+                "LBSTRESN": st.one_of(st.just("35"), cells),
+                "LBSTRESU": st.one_of(st.just("U/L"), cells),
+                "LBDTC": st.one_of(st.just("2026-01-05T08:00"), cells),
+            }
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_any_cdisc_lb_file_imports_cleanly_or_is_refused_with_a_reason(subject, rows):
+    from django.conf import settings as django_settings
+
+    from monitoring import cdisc
+
+    for row in rows:
+        row["STUDYID"] = django_settings.HEPWATCH_DEFAULT_STUDY
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "lb.csv"
+        path.write_bytes(csv_bytes(rows))
+        before = stored_rows()
+        outcome = cdisc.import_files([str(path)])
+        if outcome.errors:
+            assert all(str(e).startswith(str(path)) for e in outcome.errors)
+            assert stored_rows() == before
+        for result in LabResult.objects.all():
+            units.check_plausible(result.analyte, result.value, result.unit, result.reported_uln)

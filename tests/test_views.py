@@ -450,7 +450,7 @@ def dose_post(days_ago=0.5, mg="200", **extra):
 @pytest.mark.parametrize(
     "data,field,message",
     [
-        (dose_post(mg="-200"), "dose_mg", "positive"),
+        (dose_post(mg="-200"), "dose_mg", "is not a number ≥ 0"),
         (dose_post(mg=""), "dose_mg", "required"),
         (dose_post(days_ago=-1), "administered_at", "in the future"),
         (dose_post(days_ago=200), "administered_at", "60 days before enrolment"),

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from monitoring import services
-from monitoring.imports import parse_datetime
+from subjects.inputs import parse_datetime
 from subjects.models import Subject
 
 
@@ -19,7 +19,8 @@ class Command(BaseCommand):
         as_of = None
         if options["as_of"]:
             try:
-                as_of = parse_datetime(options["as_of"])
+                # A later time is allowed: what would be overdue by then.
+                as_of = parse_datetime(options["as_of"], future=True)
             except ValueError as exc:
                 raise CommandError(f"--as-of: {exc}") from None
         if options["all"] == bool(subject_ids):

@@ -1,7 +1,9 @@
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError
 
-from monitoring import cdisc, services
+from monitoring import cdisc, imports, services
+
+from .import_csv import reason_option
 
 
 class Command(BaseCommand):
@@ -9,7 +11,8 @@ class Command(BaseCommand):
         "Import CDISC datasets: SDTM DM, EX, LB and ADaM ADSL, ADLB, as SAS XPORT (.xpt) or CSV. "
         "Each file's dataset is told by its variables; files are taken DM/ADSL first, then EX, "
         "then LB/ADLB. A bad record stops its file (FILE:RECORD: VARIABLE: reason) and writes "
-        "nothing of it. Every subject whose data changed is evaluated once, at the end."
+        "nothing of it; so does a change to stored values without --reason. Every subject whose "
+        "data changed is evaluated once, at the end."
     )
 
     def add_arguments(self, parser):
@@ -19,10 +22,16 @@ class Command(BaseCommand):
             metavar="CODE",
             help="import into this study, whatever STUDYID says (created when new)",
         )
+        parser.add_argument(
+            "--reason",
+            metavar="TEXT",
+            help="why stored values change (required when a file changes any)",
+        )
 
     def handle(self, *args, files, study, **options):
+        reason = reason_option(self, options["reason"])
         try:
-            outcome = cdisc.import_files(files, study_code=study)
+            outcome = cdisc.import_files(files, study_code=study, reason=reason)
         except DatabaseError as exc:
             self.stderr.write(
                 f"The database failed ({exc}); the file being written was not. Run the import "
@@ -33,6 +42,8 @@ class Command(BaseCommand):
             self.stdout.write(str(summary))
         for error in outcome.errors:
             self.stderr.write(str(error))
+            if isinstance(error, imports.ReasonRequired):
+                self.stderr.write("Nothing of it was written. Give --reason to say why.")
         if outcome.changed:
             services.enqueue_evaluation(outcome.changed)
             self.stdout.write(f"Queued evaluation of {len(outcome.changed)} subject(s).")

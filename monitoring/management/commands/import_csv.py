@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand
 from django.db import DatabaseError
 
 from monitoring import imports, services
+from subjects import inputs
 
 
 class Command(BaseCommand):
@@ -9,7 +10,9 @@ class Command(BaseCommand):
         "Import subjects, doses, lab results and transcribed decisions from CSV files "
         "(DESIGN.md section 5), read in that order. "
         "Idempotent; a bad row stops its file with FILE:LINE: field: reason and writes nothing "
-        "of that file. Every subject whose data changed is evaluated once, at the end."
+        "of that file. A file that would change stored values is refused, listing each old "
+        "and new value, unless --reason says why (kept in the audit history). Every subject "
+        "whose data changed is evaluated once, at the end."
     )
 
     def add_arguments(self, parser):
@@ -21,28 +24,37 @@ class Command(BaseCommand):
             metavar="F",
             help="Decisions transcribed from paper or an earlier system (staff only).",
         )
+        parser.add_argument(
+            "--reason",
+            metavar="TEXT",
+            help="why stored values change (required when a file changes any)",
+        )
 
     def handle(self, *args, **options):
         steps = [
             (options["subjects"], imports.import_subjects),
             (options["doses"], imports.import_doses),
             (options["labs"], imports.import_labs),
-            (options["decisions"], imports.import_decisions),
+            # Decisions are only ever added (an amendment is a new decision): no --reason.
+            (options["decisions"], lambda path, reason: imports.import_decisions(path)),
         ]
         if not any(path for path, _ in steps):
             self.stderr.write(
                 "Nothing to import: give --subjects, --doses, --labs and/or --decisions."
             )
             raise SystemExit(2)
+        reason = reason_option(self, options["reason"])
         failed = False
         changed = set()
         for path, step in steps:
             if not path:
                 continue
             try:
-                summary = step(path)
+                summary = step(path, reason=reason)
             except imports.BadRow as bad:
                 self.stderr.write(str(bad))
+                if isinstance(bad, imports.ReasonRequired):
+                    self.stderr.write("Nothing of it was written. Give --reason to say why.")
                 failed = True
                 continue
             except DatabaseError as exc:
@@ -59,3 +71,14 @@ class Command(BaseCommand):
             self.stdout.write(f"Queued evaluation of {len(changed)} subject(s).")
         if failed:
             raise SystemExit(1)
+
+
+def reason_option(command, text):
+    """--reason as given, or exit 2 when it holds no visible text; None when not given."""
+    if text is None:
+        return None
+    try:
+        return inputs.visible_text(text, "--reason")
+    except ValueError as exc:
+        command.stderr.write(f"{exc}.")
+        raise SystemExit(2) from None
