@@ -96,6 +96,12 @@ class Dataset:
         return iter(self.rows)
 
 
+def _regimen_code(subject) -> str:
+    """The code of the regimen in force at the end of the subject's history (its evaluation)."""
+    safety = getattr(subject, "safety", None)
+    return safety.regimen.code if safety is not None and safety.regimen else ""
+
+
 def subjects_dataset(subjects=None) -> Dataset:
     subjects = subjects if subjects is not None else Subject.objects.all()
     header = [
@@ -110,6 +116,7 @@ def subjects_dataset(subjects=None) -> Dataset:
         "site_name",
         "arm_name",
         "safety_state",
+        "regimen",
     ]
     rows = (
         [
@@ -124,8 +131,9 @@ def subjects_dataset(subjects=None) -> Dataset:
             s.site.name,
             s.arm.name,
             getattr(getattr(s, "safety", None), "state", ""),
+            _regimen_code(s),
         ]
-        for s in subjects.select_related("site", "arm", "study", "safety").order_by(
+        for s in subjects.select_related("site", "arm", "study", "safety__regimen").order_by(
             "study__code", "subject_id"
         )
     )

@@ -836,6 +836,13 @@ def evaluate(history: History, as_of: datetime, rule_set: RuleSet = SEED) -> Saf
     if r6 is not None:
         draw, multiple, result, reasons = r6
         closer = discontinue_decisions[0] if discontinue_decisions else None
+        # Its draw (peak ≥ 3×) lies in an episode: shown and answered with that episode's case.
+        episode = next(
+            e
+            for e in episodes
+            if e.start_at <= draw.collected_at
+            and (e.end_at is None or draw.collected_at < e.end_at)
+        )
         findings.append(
             Finding(
                 "discontinue",
@@ -844,6 +851,7 @@ def evaluate(history: History, as_of: datetime, rule_set: RuleSet = SEED) -> Saf
                 f"{' and '.join(reasons)}: {rs.rule('discontinue').action}.",
                 draw_key=draw.key,
                 resolution=closing_text(closer),
+                case_at=episode.start_at,
             )
         )
 

@@ -51,7 +51,7 @@ def subject_rows(user):
     active = Alert.objects.filter(subject=OuterRef("pk"), status__in=ACTIVE).order_by()
     return (
         access.visible_subjects(user)
-        .select_related("site", "arm", "safety")
+        .select_related("site", "arm", "safety__regimen")
         .annotate(
             # Correlated subqueries, not a GROUP BY over every alert: computed per shown row.
             active_alerts=Coalesce(
@@ -363,6 +363,7 @@ def amendable_decisions(subject: Subject):
 class Dashboard:
     alerts_by_severity: list  # [(severity, count)]
     subjects_by_state: list  # [(state, label, count)]
+    cases: list  # open cases, most severe first
     overdue: list  # active alerts past due_by
     recent: list  # recent entries and decisions
     subject_count: int
@@ -391,6 +392,7 @@ def dashboard(user, *, recent=12) -> Dashboard:
     return Dashboard(
         alerts_by_severity=[(s, open_counts.get(s, 0)) for s in rules.SEVERITY_ORDER],
         subjects_by_state=[(s, labels[s], state_counts.get(s, 0)) for s in reversed(rules.STATES)],
+        cases=[c for c in cases(alerts.filter(status__in=ACTIVE)) if c.is_open],
         overdue=overdue,
         recent=recent_activity(subjects, recent),
         subject_count=subjects.count(),

@@ -64,6 +64,12 @@ class SubjectTable(BoundedTable):
         strftime="%Y-%m-%d", verbose_name="Enrolled", attrs={"td": {"class": "text-nowrap"}}
     )
     state = tables.Column(accessor="safety__state", verbose_name="Safety state", default="")
+    regimen = tables.Column(
+        accessor="safety__regimen__name",
+        verbose_name="Regimen in force",
+        default="—",
+        order_by=("safety__regimen__code",),
+    )
     active_alerts = tables.Column(verbose_name="Active alerts", attrs={"td": {"class": "text-end"}})
     last_draw_at = MomentColumn(
         strftime="%Y-%m-%d", verbose_name="Last draw", attrs={"td": {"class": "text-nowrap"}}

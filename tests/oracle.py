@@ -1,9 +1,11 @@
-"""Independent oracle for the hepwatch rule table (DESIGN.md section 3, rules v2).
+"""Independent oracle for the hepwatch rule table (DESIGN.md section 3, rules v2, and the
+published rule sets of section 3b: `kynamro_label` and `fda_dili_2009`).
 
 Written straight from the table, without looking at the production engine, for differential
 testing. Pure stdlib, exact arithmetic (fractions.Fraction, never floats), no Django.
 
     alerts, states = oracle_assess(subjects_csv, doses_csv, labs_csv, decisions_csv, as_of)
+    alerts, states = oracle_assess(..., as_of, rule_set="kynamro_label")  # or "fda_dili_2009"
     alerts = oracle_alerts(subjects_csv, doses_csv, labs_csv, as_of, decisions_csv="")
 
 Each alert dict has exactly: subject_id, kind, severity, rule, status, triggered_at, due_by;
@@ -32,6 +34,11 @@ from fractions import Fraction
 SEVEN_DAYS = timedelta(days=7)  # "7 days means 168 hours"
 GRACE = timedelta(days=2)
 TWENTY_EIGHT_DAYS = timedelta(days=28)
+SEVENTY_TWO_HOURS = timedelta(hours=72)  # fda_dili_2009: F3's due_by and F7's window
+FOURTEEN_DAYS = timedelta(hours=336)  # fda_dili_2009 S2: "more than 14 days (336 hours)"
+ONE_YEAR = timedelta(days=365)  # kynamro_label R10: "less than 365 days after the first dose"
+THIRTY_DAYS = timedelta(days=30)
+NINETY_ONE_DAYS = timedelta(days=91)
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 
 # code -> (dose mg per administration, or None when unknown; administrations per week)
@@ -56,7 +63,15 @@ TO_CANONICAL = {
     ("LDLC", "mmol/L"): Fraction("38.67"),
     ("APOB", "mg/dL"): Fraction(1),
     ("APOB", "g/L"): Fraction(100),
+    # section 3b (fda_dili_2009) and section 5: INR (no ULN, an absolute limit) and
+    # eosinophils (% of leukocytes); their values are compared as given.
+    ("INR", "{INR}"): Fraction(1),
+    ("EOS", "%"): Fraction(1),
 }
+# AMBIGUOUS: INR and EOS rows are accepted in a study of any rule set (section 5 lists them as
+# test codes "once section 3b adds them") and take part only in F6 of fda_dili_2009.
+# Alternative: they are bad rows unless the study follows fda_dili_2009.
+ABSOLUTE_TESTS = ("INR", "EOS")
 # Adult defaults (canonical units). No reference-range table in this oracle.
 DEFAULT_ULN = {
     ("ALT", "M"): Fraction(41),
@@ -82,10 +97,39 @@ RULES = {  # id -> (kind, severity)
     "R10": ("lab_overdue", "medium"),
     "R11": ("dose_off_regimen", "high"),
 }
+SET_RULES = {  # section 3b: id -> (kind, severity)
+    "K3": ("confirm_elevation", "high"),
+    "K8": ("elevation_not_confirmed", "low"),
+    "F3": ("close_observation", "high"),
+    "F6": ("discontinue", "critical"),
+    "F7": ("repeat_overdue", "high"),
+    "F8": ("observation_ended", "low"),
+}
+ALL_RULES = {**RULES, **SET_RULES}
+# the order of alerts of one subject at one instant (the v2 ids keep their relative order)
+ORDER = ("R1", "R2", "K3", "R3", "F3", "R4", "R5", "R6", "F6", "R7", "F7", "R8", "K8", "F8")
+ORDER += ("R9", "R10", "R11")
 CASE_RULES = ("R3", "R4", "R5", "R7", "R8")
+KYNAMRO_CASE_RULES = ("K3", "R3", "R4", "R5", "R7", "R8")
+RULE_SETS = ("seed", "kynamro_label", "fda_dili_2009")
+RULES_OF_SET = {  # the rule ids each set can fire
+    "seed": tuple(RULES),
+    "kynamro_label": ("R1", "K3", "R3", "R4", "R5", "R6", "R7", "R8", "K8", "R9", "R10", "R11"),
+    "fda_dili_2009": ("R1", "F3", "F6", "F7", "F8", "R9", "R10", "R11"),
+}
 RESUMES = ("resume_same_dose", "resume_reduced_dose")
 ACTIONS = ("withhold", *RESUMES, "discontinue")
 STATES = ("discontinued", "withheld", "restart_pending", "weekly_monitoring", "dosing")
+# AMBIGUOUS: in fda_dili_2009 no episode has a withhold start of its own, so "the last
+# episode's withhold start" of `restart_pending` never exists: the state is unreachable there
+# (an unresumed withhold decision gives `withheld`). Alternative: read "the last episode" as the
+# last FDA episode and its first draw's resulted_at as its withhold start.
+STATES_OF_SET = {
+    "seed": STATES,
+    "kynamro_label": (*STATES, "close_observation"),
+    "fda_dili_2009": ("discontinued", "withheld", "close_observation", "weekly_monitoring")
+    + ("dosing",),
+}
 
 
 def parse_instant(text: str) -> datetime:
@@ -127,6 +171,7 @@ class Draw:
     multiples: dict = field(default_factory=dict)  # test -> value / ULN (Fraction); not lipids
     tests: set = field(default_factory=set)
     symptoms: bool = False
+    absolute: dict = field(default_factory=dict)  # INR, EOS -> value as given (Fraction)
 
     @property
     def peak(self) -> Fraction | None:
@@ -136,6 +181,14 @@ class Draw:
     @property
     def tbil_multiple(self) -> Fraction | None:
         return self.multiples.get("TBIL")
+
+    @property
+    def inr(self) -> Fraction | None:
+        return self.absolute.get("INR")
+
+    @property
+    def eosinophils(self) -> Fraction | None:
+        return self.absolute.get("EOS")
 
 
 @dataclass
@@ -161,13 +214,18 @@ class Subject:
 class Episode:
     first: Draw
     end: Draw | None = None
-    confirmed: Draw | None = None  # R4
-    severe: Draw | None = None  # R5
+    confirmed: Draw | None = None  # R4 (seed, kynamro_label)
+    severe: Draw | None = None  # R5 (seed, kynamro_label)
+    # The episode's own withhold start: its first draw's resulted_at in seed (and for an
+    # episode that starts at >= 5x in kynamro_label); the confirming or first >= 5x draw's
+    # resulted_at in kynamro_label; None while it has started no withholding (always in
+    # fda_dili_2009).
+    start: datetime | None = None
 
     @property
-    def start(self) -> datetime:
-        """The episode's withhold start: its first draw's resulted_at."""
-        return self.first.resulted
+    def withheld(self) -> bool:
+        """A *withheld episode*: one with its own withhold start."""
+        return self.start is not None
 
 
 @dataclass
@@ -177,7 +235,9 @@ class Scan:
     peaked: list  # draws with a peak
     episodes: list  # Episode
     weekly: list  # R2 draws
-    r6: Draw | None
+    r6: Draw | None  # the discontinuing draw: R6, or F6 in fda_dili_2009
+    rule_set: str = "seed"
+    criteria: tuple = ()  # F6: the criteria (S1..S4) its draw meets
 
 
 # ---- loading -----------------------------------------------------------------------------------
@@ -247,6 +307,11 @@ def load_study(
         draw.symptoms = draw.symptoms or parse_bool(row.get("symptoms"))
         if test in ("LDLC", "APOB"):
             continue  # lipids never take part in a rule
+        if test in ABSOLUTE_TESTS:
+            # AMBIGUOUS: INR and EOS have no ULN ("its limit is absolute"): a `uln` cell on
+            # such a row is ignored. Alternative: a bad row.
+            draw.absolute[test] = Fraction(_cell(row, "value"))
+            continue
         factor = TO_CANONICAL[(test, unit)]
         value = Fraction(_cell(row, "value")) * factor
         uln_text = _cell(row, "uln")
@@ -285,7 +350,17 @@ def load_study(
 
 
 # ---- what the labs say -------------------------------------------------------------------------
-def scan(subject: Subject) -> Scan:
+def _rule_set(rule_set: str) -> str:
+    if rule_set not in RULE_SETS:
+        raise ValueError(f"unknown rule set {rule_set!r}")
+    return rule_set
+
+
+def scan(subject: Subject, rule_set: str = "seed") -> Scan:
+    rule_set = _rule_set(rule_set)
+    if rule_set == "fda_dili_2009":
+        return _scan_fda(subject)
+    kynamro = rule_set == "kynamro_label"
     # AMBIGUOUS: every rule applies to every draw, pre-dose baseline draws included (a baseline
     # >= 3x opens an episode and starts withholding). Alternative: only post-dose draws.
     peaked = [d for d in subject.draws if d.peak is not None]  # draws without ALT/AST: ignored
@@ -297,8 +372,10 @@ def scan(subject: Subject) -> Scan:
             if peak >= 3:
                 episode = Episode(draw)
                 episodes.append(episode)
-            elif peak > 1 and (previous_peak is None or previous_peak <= 1):
-                weekly.append(draw)  # "no episode is open" holds in this branch
+                if not kynamro or peak >= 5:  # kynamro_label: K3 at 3-5x withholds nothing
+                    episode.start = draw.resulted
+            elif not kynamro and peak > 1 and (previous_peak is None or previous_peak <= 1):
+                weekly.append(draw)  # "no episode is open" holds in this branch; no R2 in K
         elif peak < 3:
             episode.end = draw
             episode = None
@@ -306,10 +383,14 @@ def scan(subject: Subject) -> Scan:
             # R4: the next draw with a peak after the episode's first draw has peak >= 3x
             # (the second draw of an open episode: below 3x it would have ended it).
             episode.confirmed = draw
+            if episode.start is None:  # kynamro_label: the confirmation starts withholding
+                episode.start = draw.resulted
         # AMBIGUOUS: R4 and R5 fire once per episode (a second episode can fire them again).
         # Alternative: once per subject, like R6's "the subject's first draw".
         if episode is not None and episode.severe is None and peak >= 5:
             episode.severe = draw
+            if episode.start is None:  # unreachable: a >= 5x draw confirms or starts
+                episode.start = draw.resulted
         if (
             r6 is None
             and peak >= 3
@@ -321,7 +402,53 @@ def scan(subject: Subject) -> Scan:
         ):
             r6 = draw
         previous_peak = peak
-    return Scan(peaked, episodes, weekly, r6)
+    return Scan(peaked, episodes, weekly, r6, rule_set)
+
+
+def f6_criteria(draw: Draw, run_first: Draw | None) -> tuple:
+    """fda_dili_2009 F6: the criteria a draw meets (strict comparisons); run_first is the first
+    draw of the run of consecutive draws with peak > 5x that ends at this draw (or None)."""
+    peak, found = draw.peak, []
+    if peak > 8:
+        found.append("S1")
+    if peak > 5 and run_first is not None and draw.at - run_first.at > FOURTEEN_DAYS:
+        found.append("S2")
+    if peak > 3 and (
+        (draw.tbil_multiple is not None and draw.tbil_multiple > 2)
+        or (draw.inr is not None and draw.inr > Fraction(3, 2))
+    ):
+        found.append("S3")
+    if peak > 3 and (draw.symptoms or (draw.eosinophils is not None and draw.eosinophils > 5)):
+        found.append("S4")
+    return tuple(found)
+
+
+def _scan_fda(subject: Subject) -> Scan:
+    # AMBIGUOUS: as in seed, pre-dose baseline draws take part (a baseline > 3x opens an
+    # episode; a baseline meeting S1-S4 is the F6 draw). Alternative: only post-dose draws.
+    peaked = [d for d in subject.draws if d.peak is not None]
+    episodes, f6, criteria = [], None, ()
+    episode, run_first = None, None
+    for draw in peaked:
+        peak = draw.peak
+        if episode is None:
+            if peak > 3:
+                episode = Episode(draw)  # withholds nothing: no withhold start
+                episodes.append(episode)
+        elif peak <= 3:
+            episode.end = draw
+            episode = None
+        # "Consecutive draws" are consecutive draws with a peak: a draw without one is skipped
+        # (it neither breaks nor joins a run).
+        if peak > 5:
+            run_first = run_first or draw
+        else:
+            run_first = None
+        if f6 is None:
+            met = f6_criteria(draw, run_first)
+            if met:
+                f6, criteria = draw, met
+    return Scan(peaked, episodes, [], f6, "fda_dili_2009", criteria)
 
 
 # ---- withholding, discontinuation, regimen -----------------------------------------------------
