@@ -33,7 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
 PASSWORD = "bench-Password-2026"
-START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+# Two years ago, so that the full study (100 weekly doses) lies in the past: no import takes
+# a time later than now.
+START = datetime.now(UTC).replace(hour=8, minute=0, second=0, microsecond=0) - timedelta(weeks=110)
 
 FULL = dict(subjects=2000, draws=25, entries=200, page_draws=300, samples=20, load_seconds=10)
 QUICK = dict(subjects=150, draws=25, entries=20, page_draws=300, samples=5, load_seconds=2)
@@ -78,7 +80,7 @@ def write_study(folder: Path, n_subjects: int, n_draws: int, rng: random.Random)
                     "MF"[i % 2],
                     "1970-01-01",
                     ("standard", "reduced")[i % 2],
-                    "2026-01-01",
+                    (START - timedelta(days=7)).date().isoformat(),
                 ]
             )
             for week in range(2 * n_draws):

@@ -1,8 +1,51 @@
+from django import forms
 from django.contrib import admin
 
-from subjects.admin import ClinicalRecordAdmin, ReadOnlyAdmin
+from subjects import admin as subjects_admin
+from subjects.admin import ClinicalRecordAdmin, ReadOnlyAdmin, ReasonForChangeForm
+from subjects.models import Study
 
+from . import rules, services
 from .models import Alert, Decision, LabDraw, LabResult, ReferenceRange, SubjectSafetyState
+
+
+class StudyForm(ReasonForChangeForm):
+    """A study, its maintenance interval and the published rule set it follows; changing the
+    rule set (or the interval) asks why."""
+
+    clinical_fields = ("rule_set", "maintenance_interval_days")
+    rule_set = forms.ChoiceField(
+        choices=[(s.name, s.label) for s in rules.RULE_SETS.values()],
+        help_text="Changing it re-evaluates every subject; alerts the new set no longer gives "
+        "are retracted with the reason.",
+    )
+
+    class Meta:
+        model = Study
+        fields = ["code", "name", "maintenance_interval_days", "rule_set"]
+
+
+# The study's rule set is the engine's to offer and apply: monitoring extends the subjects
+# app's study admin rather than the other way round.
+admin.site.unregister(Study)
+
+
+@admin.register(Study)
+class StudyAdmin(subjects_admin.ReasonForChangeAdmin, subjects_admin.StudyAdmin):
+    form = StudyForm
+    list_display = ["code", "name", "rule_set", "maintenance_interval_days"]
+
+    def save_model(self, request, obj, form, change):
+        reason = form.cleaned_data.get("reason_for_change") or ""
+        new = form.cleaned_data["rule_set"]
+        if change and "rule_set" in form.changed_data:
+            obj.rule_set = form.initial["rule_set"]
+            obj._change_reason = reason
+            super().save_model(request, obj, form, change)
+            services.set_rule_set(obj, new, reason=reason, user=request.user)
+            return
+        obj._change_reason = reason or ("changed in the admin" if change else "added in the admin")
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(ReferenceRange)

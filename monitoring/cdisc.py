@@ -81,6 +81,8 @@ TESTS = {
     "LDL": "LDLC",
     "LDLC": "LDLC",
     "APOB": "APOB",
+    "INR": "INR",
+    "EOS": "EOS",
 }
 
 MAX_INTERVAL = timedelta(days=3660)

@@ -224,6 +224,8 @@ def alerts_dataset(subjects=None) -> Dataset:
         "opened_at",
         "status_reason",
         "explanation",
+        "rule_set",
+        "rule_set_version",
     ]
     rows = (
         [
@@ -238,6 +240,8 @@ def alerts_dataset(subjects=None) -> Dataset:
             a.opened_at,
             a.status_reason,
             a.explanation,
+            a.rule_set,
+            a.rule_set_version,
         ]
         for a in alerts.select_related("subject").order_by(
             "subject__subject_id", "triggered_at", "rule"

@@ -10,8 +10,8 @@ from . import services, units
 from .models import Decision, LabDraw
 from .review import SIGNATURE_MEANING
 
-DRAW_ANALYTES = ("ALT", "AST", "ALP", "TBIL", "LDLC", "APOB")
-ANALYTE_LABELS = {"LDLC": "LDL-C", "APOB": "ApoB"}
+DRAW_ANALYTES = ("ALT", "AST", "ALP", "TBIL", "LDLC", "APOB", "INR", "EOS")
+ANALYTE_LABELS = {"LDLC": "LDL-C", "APOB": "ApoB", "EOS": "Eosinophils"}
 
 
 def positive_decimal(**kwargs):
@@ -66,7 +66,10 @@ class DrawForm(forms.Form):
                 label=f"{ANALYTE_LABELS.get(analyte, analyte)} value", required=False
             )
             unit = forms.ChoiceField(
-                label=f"{analyte} unit", choices=unit_choices(analyte), initial=spec.canonical_unit
+                label=f"{analyte} unit",
+                choices=unit_choices(analyte),
+                initial=spec.canonical_unit,
+                required=False,  # a test left empty needs no unit; one entered gets its own
             )
             uln = positive_decimal(label=f"{analyte} ULN", required=False)
             if resolved is not None:
@@ -158,7 +161,8 @@ class DrawForm(forms.Form):
                 services.ResultEntry(
                     analyte=analyte,
                     value=value,
-                    unit=self.cleaned_data[f"{analyte}_unit"],
+                    unit=self.cleaned_data[f"{analyte}_unit"]
+                    or units.ANALYTES[analyte].canonical_unit,
                     reported_uln=self.cleaned_data.get(f"{analyte}_uln"),
                 )
             )

@@ -12,6 +12,7 @@ KIND_CHOICES = [(r.kind, r.label) for r in rules.RULES]
 STATE_CHOICES = [
     (rules.DOSING, "Dosing"),
     (rules.MONITORING, "Weekly monitoring"),
+    (rules.CLOSE_OBSERVATION, "Close observation"),
     (rules.RESTART_PENDING, "Withheld — re-start decision needed"),
     (rules.WITHHELD, "Withheld"),
     (rules.DISCONTINUED, "Discontinued"),
@@ -216,6 +217,10 @@ class Alert(models.Model):
 
     @property
     def rule_definition(self):
+        """The rule as the set that raised this alert defines it."""
+        rule_set = rules.RULE_SETS.get(self.rule_set)
+        if rule_set is not None and rule_set.has(self.kind):
+            return rule_set.rule(self.kind)
         return rules.RULE_BY_KIND[self.kind]
 
     @property

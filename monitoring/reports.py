@@ -118,6 +118,7 @@ def subject_report(subject, now=None) -> SubjectReport:
         periods=withheld_periods(timeline.assessment),
         lipids=lipid_rows(timeline),
         generated_at=now,
+        rules_version=timeline.assessment.rule_set.label,
     )
     report.chart_svg = liver_svg(timeline, now)
     report.doses_by_regimen = dose_runs(timeline.doses)

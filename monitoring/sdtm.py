@@ -106,10 +106,12 @@ LB_TESTS = {
     "TBIL": ("BILI", "Bilirubin", "1975-2"),
     "LDLC": ("LDL", "LDL Cholesterol", ""),
     "APOB": ("APOB", "Apolipoprotein B", "1884-6"),
+    "INR": ("INR", "Prothrombin Intl. Normalized Ratio", "6301-6"),
+    "EOS": ("EOS", "Eosinophils/Leukocytes", "713-8"),
 }
 # CDISC UNIT codelist spellings.
 UNITS = {"U/L": "U/L", "ukat/L": "ukat/L", "mg/dL": "mg/dL", "umol/L": "umol/L"}
-UNITS |= {"mmol/L": "mmol/L", "g/L": "g/L"}
+UNITS |= {"mmol/L": "mmol/L", "g/L": "g/L", "{INR}": "RATIO", "%": "%"}
 EXTRT = "MIPOMERSEN"
 FREQUENCIES = {1: "QW", 3: "3 TIMES PER WEEK"}
 

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import (
     BooleanField,
@@ -182,6 +183,20 @@ def subject_timeline(subject: Subject, *, with_alerts=True) -> Timeline:
     return Timeline(
         subject, rows, doses, assessment, baseline, decisions, alerts, now, history=history
     )
+
+
+def study_rule_set(study=None) -> rules.RuleSet:
+    """The rule set the study (the default one unless given) follows."""
+    from subjects.models import Study
+
+    code = study.rule_set if study is not None else None
+    if code is None:
+        code = (
+            Study.objects.filter(code=settings.HEPWATCH_DEFAULT_STUDY)
+            .values_list("rule_set", flat=True)
+            .first()
+        )
+    return rules.RULE_SETS.get(code, rules.DEFAULT_RULE_SET)
 
 
 def regimen_text(assessment: rules.SafetyAssessment) -> str:

@@ -238,8 +238,10 @@ def result_for_rules(analyte, value, unit, reported_uln, uln) -> rules.Result:
     )
 
 
-def evaluate_subjects(subject_pks, as_of=None):
-    """Re-evaluate these subjects' whole histories and reconcile their alerts.
+def evaluate_subjects(subject_pks, as_of=None, *, because=None):
+    """Re-evaluate these subjects' whole histories and reconcile their alerts. `because` says
+    why alerts the rules no longer give are retracted, when that is not a change of data (a
+    change of the study's rule set).
 
     Loads each chunk of subjects in a handful of queries; one transaction per chunk, holding a
     lock on the subjects' safety states so two evaluations of one subject never interleave.
@@ -250,7 +252,7 @@ def evaluate_subjects(subject_pks, as_of=None):
     )
     done = 0
     for start in range(0, len(subject_pks), EVALUATION_CHUNK):
-        done += _evaluate_chunk(subject_pks[start : start + EVALUATION_CHUNK], as_of)
+        done += _evaluate_chunk(subject_pks[start : start + EVALUATION_CHUNK], as_of, because)
     return done
 
 
@@ -282,7 +284,11 @@ def load_histories(pks) -> dict:
         doses.setdefault(subject_pk, []).append(rules.Dose(pk, administered_at, dose_mg))
     subjects = list(
         Subject.objects.filter(pk__in=pks).values_list(
-            "pk", "active_liver_disease", "study__maintenance_interval_days", "arm__regimen_id"
+            "pk",
+            "active_liver_disease",
+            "study__maintenance_interval_days",
+            "arm__regimen_id",
+            "study__rule_set",
         )
     )
     regimens = regimens_for_rules(Regimen.objects.filter(study__subjects__pk__in=pks).distinct())
@@ -322,8 +328,9 @@ def load_histories(pks) -> dict:
             active_liver_disease=liver,
             maintenance_days=interval or settings.HEPWATCH_MAINTENANCE_DAYS,
             start_regimen=regimens.get(regimen_id),
+            rule_set=rule_set,
         )
-        for pk, liver, interval, regimen_id in subjects
+        for pk, liver, interval, regimen_id, rule_set in subjects
     }
 
 
@@ -358,7 +365,7 @@ def _psycopg_timestamptz_loader():
 
 
 @transaction.atomic
-def _evaluate_chunk(pks, as_of):
+def _evaluate_chunk(pks, as_of, because=None):
     now = timezone.now()
     live = as_of is None  # evaluating the present: what it opens is news for the reviewers
     as_of = as_of or now
@@ -385,7 +392,7 @@ def _evaluate_chunk(pks, as_of):
     outcome = {}  # (state, regimen pk, regimen since, version seen) -> subject pks
     for pk, history in histories.items():
         assessment = rules.evaluate(history, as_of)
-        new_alerts += reconcile(pk, assessment, alerts.get(pk, []), now)
+        new_alerts += reconcile(pk, assessment, alerts.get(pk, []), now, because)
         regimen = assessment.regimen
         regimen_pk = regimen_pks.get((study_of[pk], regimen.code)) if regimen else None
         key = (assessment.state, regimen_pk, assessment.regimen_since, versions[pk])
@@ -408,7 +415,7 @@ def _evaluate_chunk(pks, as_of):
     return len(histories)
 
 
-def reconcile(subject_pk, assessment, stored, now):
+def reconcile(subject_pk, assessment, stored, now, because=None):
     """Bring stored alerts in line with an assessment; returns the alerts to create.
 
     An alert the assessment still demands keeps what reviewers did with it (their decisions,
@@ -474,6 +481,8 @@ def reconcile(subject_pk, assessment, stored, now):
                 closed_by_rules=False,
             )
             reason = "raised again by " + rules.ENGINE_NAME
+        if alert.status == Alert.Status.RETRACTED:
+            changes.update(rule_set=rule_set.name, rule_set_version=rule_set.version)
         _update(alert, changes, reason)
 
     for identity, alert in by_identity.items():
@@ -487,7 +496,7 @@ def reconcile(subject_pk, assessment, stored, now):
             time_rule and alert.status == Alert.Status.RESOLVED
         ):
             continue
-        elif time_rule:
+        elif time_rule and not because:
             _update(
                 alert,
                 {
@@ -499,12 +508,17 @@ def reconcile(subject_pk, assessment, stored, now):
                 "resolved by " + rules.ENGINE_NAME,
             )
         else:
+            why = (
+                f"Retracted as of {rules.when(assessment.as_of)}: {because}."
+                if because
+                else "Its trigger no longer exists as of "
+                f"{rules.when(assessment.as_of)}: the data it rested on changed."
+            )
             _update(
                 alert,
                 {
                     "status": Alert.Status.RETRACTED,
-                    "status_reason": "Its trigger no longer exists as of "
-                    f"{rules.when(assessment.as_of)}: the data it rested on changed.",
+                    "status_reason": why,
                     "closed_by_rules": True,
                 },
                 "retracted by " + rules.ENGINE_NAME,
@@ -528,6 +542,34 @@ def by_the_engine(alert):
     commit); simple_history would otherwise credit that request's user."""
     alert._history_user = None
     return alert
+
+
+@transaction.atomic
+def set_rule_set(study, name, *, reason, user=None):
+    """Switch the study to another published rule set, with a reason kept in its audit
+    history, and re-evaluate every subject: alerts the new set no longer gives are retracted
+    with the reason "rule set changed"."""
+    if name not in rules.RULE_SETS:
+        raise EntryError(
+            "rule_set", f"{name!r} is not a rule set (use {', '.join(rules.RULE_SETS)})"
+        )
+    try:
+        reason = inputs.visible_text(reason or "")
+    except ValueError:
+        raise EntryError("reason", "a reason is required to change the study's rule set") from None
+    old = rules.RULE_SETS.get(study.rule_set, rules.DEFAULT_RULE_SET)
+    new = rules.RULE_SETS[name]
+    if name == study.rule_set:
+        raise EntryError("rule_set", f"the study already follows {new.label}")
+    study.rule_set = name
+    study._change_reason = reason
+    if user is not None:
+        study._history_user = user
+    study.save(update_fields=["rule_set"])
+    pks = list(Subject.objects.filter(study=study).values_list("pk", flat=True))
+    mark_changed(pks, evaluate=False)
+    evaluate_subjects(pks, because=f"rule set changed from {old.label} to {new.label} ({reason})")
+    return new
 
 
 def evaluate_now(subject_pks):

@@ -76,6 +76,23 @@ ANALYTES = {
             {"mg/dL": Fraction(1), "g/L": Fraction(100)},
             {},
         ),
+        # FDA's DILI guidance (rule set fda_dili_2009) judges these by absolute limits.
+        Analyte(
+            "INR",
+            "Prothrombin time INR",
+            "{INR}",
+            ("6301-6",),
+            {"{INR}": Fraction(1)},
+            {},
+        ),
+        Analyte(
+            "EOS",
+            "Eosinophils per 100 leukocytes",
+            "%",
+            ("713-8",),
+            {"%": Fraction(1)},
+            {},
+        ),
     )
 }
 
@@ -96,6 +113,10 @@ UNIT_ALIASES = {
     "μmol/l": "umol/L",
     "mmol/l": "mmol/L",
     "g/l": "g/L",
+    "{inr}": "{INR}",
+    "inr": "{INR}",
+    "ratio": "{INR}",
+    "%": "%",
 }
 
 UNIT_LABELS = {"ukat/L": "µkat/L", "umol/L": "µmol/L"}

@@ -380,6 +380,7 @@ def alert_detail(request, pk):
 
 @login_required
 def rules_page(request):
+    in_force = selectors.study_rule_set()
     analytes = [
         {
             "spec": spec,
@@ -397,9 +398,10 @@ def rules_page(request):
         request,
         "monitoring/rules.html",
         {
-            "rule_set": rules.DEFAULT_RULE_SET,
-            "rules": rules.DEFAULT_RULE_SET.rules,
-            "version": rules.DEFAULT_RULE_SET.label,
+            "rule_set": in_force,
+            "other_sets": [s for s in rules.RULE_SETS.values() if s is not in_force],
+            "rules": in_force.rules,
+            "version": in_force.label,
             "analytes": analytes,
             "grades": grades,
             "states": Alert._meta.get_field("status").choices,

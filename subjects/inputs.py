@@ -66,7 +66,9 @@ class LabLimits:
 
 
 # Per analyte, in the canonical unit (monitoring/units.py converts other units to it).
-# INR and EOS are the analytes rules section 3b adds; their entries are ready for them.
+# INR and EOS are the analytes rules section 3b adds (FDA's limits are absolute: no ULN for
+# INR). Lab values are positive numbers, so no eosinophil count of 0 % is entered: 0.1 % is
+# the smallest a differential count reports.
 LAB_LIMITS = {
     "ALT": LabLimits(limit("0.1", 100000, "U/L"), limit(1, 1000, "U/L")),
     "AST": LabLimits(limit("0.1", 100000, "U/L"), limit(1, 1000, "U/L")),
@@ -75,7 +77,7 @@ LAB_LIMITS = {
     "LDLC": LabLimits(limit("0.1", 2000, "mg/dL"), limit(10, 1000, "mg/dL")),
     "APOB": LabLimits(limit("0.1", 1000, "mg/dL"), limit(10, 1000, "mg/dL")),
     "INR": LabLimits(limit("0.1", 20, "{INR}"), None),
-    "EOS": LabLimits(limit(0, 100, "%"), limit(1, 100, "%")),
+    "EOS": LabLimits(limit("0.1", 100, "%"), limit(1, 100, "%")),
 }
 
 # 0 mg is a placebo's administration (a CDISC EX of a placebo arm holds them).

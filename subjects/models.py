@@ -6,12 +6,20 @@ from simple_history.models import HistoricalRecords
 class Study(models.Model):
     code = models.CharField(max_length=40, unique=True)
     name = models.CharField(max_length=200)
+    rule_set = models.CharField(
+        max_length=40,
+        default="seed",
+        help_text="The published liver-safety rules the study follows (monitoring.rules): "
+        "changed only with a reason, which re-evaluates every subject.",
+    )
     maintenance_interval_days = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
         help_text="Days between routine ALT/AST draws once past the first 28 days (rule R10). "
         "Empty: the HEPWATCH_MAINTENANCE_DAYS setting (30 by default).",
     )
+
+    history = HistoricalRecords()
 
     class Meta:
         verbose_name_plural = "studies"

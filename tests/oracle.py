@@ -14,6 +14,12 @@ Each alert dict has exactly: subject_id, kind, severity, rule, status, triggered
 table's "resolved by the engine when" column and "The case" paragraph resolve anything).
 states maps subject_id -> {"state": ..., "regimen": code in force at the end of the history}.
 
+rule_set (section 3b; "seed", the default, is rules v2 exactly): RULES_OF_SET names the rule ids
+each set can fire (K3, K8, F3, F6, F7, F8 beside the v2 ids; SET_RULES gives their kinds and
+severities) and STATES_OF_SET the states it can give (`close_observation` in the two published
+sets). scan(), check_decisions() and check_decision_files() take the same rule_set; the other
+helpers read it from the Scan that scan() returns.
+
 Input it cannot interpret (unknown subject, arm, test, unit, sex, action, regimen, a duplicate
 natural key, a datetime before 1900 or later than now, resulted_at before collected_at) raises
 ValueError: section 5 makes such a row a bad row. A transcribed decision the app would refuse
@@ -454,12 +460,30 @@ def _scan_fda(subject: Subject) -> Scan:
 # ---- withholding, discontinuation, regimen -----------------------------------------------------
 def episode_open_at(facts: Scan, t: datetime) -> bool:
     """(a): an episode whose first draw resulted before t, and whose ending draw, if any, was
-    collected at or after t."""
-    return any(e.start < t and (e.end is None or e.end.at >= t) for e in facts.episodes)
+    collected at or after t. Section 3b: from the episode's withhold start instead of its first
+    draw (an episode that has started no withholding withholds nothing)."""
+    return any(
+        e.start is not None and e.start < t and (e.end is None or e.end.at >= t)
+        for e in facts.episodes
+    )
+
+
+def any_episode_open_at(facts: Scan, t: datetime) -> bool:
+    """An episode is open at t, withholding or not (the resume refusal)."""
+    # AMBIGUOUS: an episode that withholds nothing is open (for the refusal) from its first
+    # draw's resulted_at, as section 3 defines "open at t"; its withhold start plays no part.
+    # Alternative: from its first draw's collected_at. (The generator keeps resumes out of
+    # that gap.)
+    # AMBIGUOUS: "A resume is refused while any episode is open, withholding or not" is said of
+    # kynamro_label; fda_dili_2009 is read the same (section 3's "while an episode is open",
+    # literally). Alternative: an FDA episode withholds nothing, so it never refuses a resume.
+    # (Emitted decisions pass both: this reading refuses more.)
+    return any(e.first.resulted < t and (e.end is None or e.end.at >= t) for e in facts.episodes)
 
 
 def withhold_starts(facts: Scan, decisions) -> list[datetime]:
-    return [e.start for e in facts.episodes] + [d.at for d in decisions if d.action == "withhold"]
+    own = [e.start for e in facts.episodes if e.start is not None]
+    return own + [d.at for d in decisions if d.action == "withhold"]
 
 
 def resumes(decisions) -> list[datetime]:
@@ -523,7 +547,7 @@ def refusal(
         return f"{decision.action} on a discontinued subject (since {stop.isoformat()})"
     if decision.action == "withhold":
         return None
-    if episode_open_at(facts, t):
+    if any_episode_open_at(facts, t):
         return "a resume while an episode is open"
     if not held_by_start(facts, before, t):
         return "a resume while the subject is not withheld"
@@ -550,12 +574,16 @@ def accepted_decisions(
 
 
 def check_decisions(
-    subjects: dict[str, Subject], *, regimens=DEFAULT_REGIMENS, arms=DEFAULT_ARMS
+    subjects: dict[str, Subject],
+    *,
+    regimens=DEFAULT_REGIMENS,
+    arms=DEFAULT_ARMS,
+    rule_set: str = "seed",
 ) -> None:
     """Raise ValueError naming the first decision row (by subject, in signed_at order) the app
     would refuse."""
     for sid, subject in subjects.items():
-        facts = scan(subject)
+        facts = scan(subject, rule_set)
         _, refused = accepted_decisions(
             subject, facts, subject.decisions, regimens=regimens, arms=arms
         )
@@ -572,12 +600,13 @@ def check_decision_files(
     *,
     regimens=DEFAULT_REGIMENS,
     arms=DEFAULT_ARMS,
+    rule_set: str = "seed",
 ) -> None:
     """check_decisions() on the four files' texts."""
     study = load_study(
         subjects_csv, doses_csv, labs_csv, decisions_csv, regimens=regimens, arms=arms
     )
-    check_decisions(study, regimens=regimens, arms=arms)
+    check_decisions(study, regimens=regimens, arms=arms, rule_set=rule_set)
 
 
 # ---- the rules ---------------------------------------------------------------------------------
@@ -591,14 +620,17 @@ def oracle_assess(
     maintenance_days: int = 30,
     regimens=DEFAULT_REGIMENS,
     arms=DEFAULT_ARMS,
+    rule_set: str = "seed",
 ) -> tuple[list[dict], dict[str, dict]]:
+    """rule_set: "seed" (rules v2, section 3), "kynamro_label" or "fda_dili_2009" (3b)."""
+    rule_set = _rule_set(rule_set)
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
     as_of = as_of.astimezone(UTC)
     subjects = load_study(
         subjects_csv, doses_csv, labs_csv, decisions_csv, regimens=regimens, arms=arms
     )
-    check_decisions(subjects, regimens=regimens, arms=arms)
+    check_decisions(subjects, regimens=regimens, arms=arms, rule_set=rule_set)
     alerts, states = [], {}
     for sid, subject in subjects.items():
         found, state = evaluate(
@@ -607,11 +639,11 @@ def oracle_assess(
             maintenance=timedelta(days=maintenance_days),
             regimens=regimens,
             arms=arms,
+            rule_set=rule_set,
         )
         alerts += found
         states[sid] = state
-    order = list(RULES)
-    alerts.sort(key=lambda a: (a["subject_id"], a["triggered_at"], order.index(a["rule"])))
+    alerts.sort(key=lambda a: (a["subject_id"], a["triggered_at"], ORDER.index(a["rule"])))
     return alerts, states
 
 
@@ -639,18 +671,27 @@ def dose_withheld(facts: Scan, decisions, stop: datetime | None, t: datetime) ->
     )
 
 
-def evaluate(subject, as_of, *, maintenance, regimens=DEFAULT_REGIMENS, arms=DEFAULT_ARMS):
+def evaluate(
+    subject,
+    as_of,
+    *,
+    maintenance,
+    regimens=DEFAULT_REGIMENS,
+    arms=DEFAULT_ARMS,
+    rule_set: str = "seed",
+):
     # AMBIGUOUS: as_of only sets the evaluation time of R7 and R10; every rule sees the whole
     # stored history, including rows dated after as_of. Alternative: ignore data after as_of.
+    rule_set = _rule_set(rule_set)
     sid, decisions, doses = subject.sid, subject.decisions, subject.doses
-    facts = scan(subject)
+    facts = scan(subject, rule_set)
     stop = discontinued_from(facts, decisions)
     resume_times = resumes(decisions)
     any_discontinue = any(d.action == "discontinue" for d in decisions)
     alerts = []
 
     def fire(rule, at, resolved=False, due_by=None):
-        kind, severity = RULES[rule]
+        kind, severity = ALL_RULES[rule]
         alerts.append(
             {
                 "subject_id": sid,
@@ -676,37 +717,23 @@ def evaluate(subject, as_of, *, maintenance, regimens=DEFAULT_REGIMENS, arms=DEF
 
     # R2: resolved when a later draw has peak <= 1x, or a later draw starts an episode.
     starts = {id(e.first) for e in facts.episodes}
-    for draw in facts.weekly:
+    for draw in facts.weekly:  # empty outside seed
         later = [d for d in facts.peaked if d.at > draw.at]
         fire("R2", draw.at, any(d.peak <= 1 or id(d) in starts for d in later))
 
-    for e in facts.episodes:
-        # The case closes when a resume is signed after the episode's withhold start, or the
-        # subject has a discontinue decision (before or after the episode).
-        closed = any_discontinue or any(r > e.start for r in resume_times)
-        fire("R3", e.first.at, closed, e.first.at + SEVEN_DAYS)
-        if e.confirmed is not None:
-            fire("R4", e.confirmed.at, closed)
-        if e.severe is not None:
-            fire("R5", e.severe.at, closed)
-        # R7: no later draw with a peak collected at most 7 days after the first draw, and the
-        # evaluation time is past its collected_at + 7 days.
-        # AMBIGUOUS: a repeat that came late (after 7 days) does not cancel R7 (the first draw
-        # still "has no later draw with a peak collected at most 7 days after it"); it resolves
-        # it ("a later draw with a peak exists"). Alternative: a late repeat retracts R7.
-        limit = e.first.at + SEVEN_DAYS
-        if not any(e.first.at < d.at <= limit for d in facts.peaked) and as_of > limit:
-            later = any(d.at > e.first.at for d in facts.peaked)
-            fire("R7", e.first.at, later or closed)
-        if e.end is not None:
-            fire("R8", e.end.at, closed)
+    if rule_set == "seed":
+        _episode_rules_seed(fire, facts, as_of, resume_times, any_discontinue)
+    elif rule_set == "kynamro_label":
+        _episode_rules_kynamro(fire, facts, as_of, resume_times, any_discontinue)
+    else:
+        _episode_rules_fda(fire, facts, as_of)
 
-    # R6: resolved when a discontinue decision is signed.
+    # R6 (F6 in fda_dili_2009): resolved when a discontinue decision is signed.
     # AMBIGUOUS: any discontinue decision of the subject resolves R6, even one signed before
     # the R6 draw (like the case's "signed before or after"). Alternative: only one signed
-    # after the R6 draw (or its result).
+    # after the R6 draw (or its result). (The generator keeps this out of its data.)
     if facts.r6 is not None:
-        fire("R6", facts.r6.at, any_discontinue)
+        fire("F6" if rule_set == "fda_dili_2009" else "R6", facts.r6.at, any_discontinue)
 
     # R9 and R11: one alert per dose; never resolved by the engine.
     for at, mg in doses:
@@ -730,11 +757,27 @@ def evaluate(subject, as_of, *, maintenance, regimens=DEFAULT_REGIMENS, arms=DEF
         else:
             reference, reference_peak = first_dose, None
         before = [r for r in resume_times if r <= reference]
+        after_resume = bool(before) and reference - before[-1] < TWENTY_EIGHT_DAYS
+        if rule_set == "kynamro_label":
+            # The interval replaces v2's: 7 days when the reference is less than 28 days after
+            # the latest resume; else 30 days while it is less than 365 days after the first
+            # dose, 91 days after that.
+            # AMBIGUOUS: v2's "less than 28 days after the first dose -> 7 days" is not part of
+            # the replacing interval (the label: monthly for the first year). Alternative: it
+            # still applies, as only the maintenance interval and "peak > 1x" are excluded.
+            # AMBIGUOUS: a reference before the first dose (pre-dose baseline) is "less than
+            # 365 days after the first dose" -> 30 days.
+            if after_resume:
+                interval = SEVEN_DAYS
+            elif reference - first_dose < ONE_YEAR:
+                interval = THIRTY_DAYS
+            else:
+                interval = NINETY_ONE_DAYS
         # AMBIGUOUS: a reference before the first dose (pre-dose baseline) is "less than 28 days
         # after the first dose" (negative difference) -> 7 days. Alternative: maintenance.
-        if (
+        elif (
             reference - first_dose < TWENTY_EIGHT_DAYS
-            or (before and reference - before[-1] < TWENTY_EIGHT_DAYS)
+            or after_resume
             or (reference_peak is not None and reference_peak > 1)
         ):
             interval = SEVEN_DAYS
@@ -749,19 +792,96 @@ def evaluate(subject, as_of, *, maintenance, regimens=DEFAULT_REGIMENS, arms=DEF
     }
 
 
+def _repeat_overdue(fire, rule, episode, facts, as_of, window, closed=False):
+    """R7 / F7: the episode's first draw has no later draw with a peak collected at most
+    `window` after it, and the evaluation time is later than its collected_at + window.
+    Resolved when a later draw with a peak exists (or the case closes)."""
+    # AMBIGUOUS: a repeat that came late (after the window) does not cancel R7 / F7 (the first
+    # draw still "has no later draw with a peak collected at most 7 days after it"); it
+    # resolves it ("a later draw with a peak exists"). Alternative: a late repeat retracts it.
+    first = episode.first
+    limit = first.at + window
+    if not any(first.at < d.at <= limit for d in facts.peaked) and as_of > limit:
+        later = any(d.at > first.at for d in facts.peaked)
+        fire(rule, first.at, later or closed)
+
+
+def _episode_rules_seed(fire, facts, as_of, resume_times, any_discontinue):
+    for e in facts.episodes:
+        # The case closes when a resume is signed after the episode's withhold start, or the
+        # subject has a discontinue decision (before or after the episode).
+        closed = any_discontinue or any(r > e.start for r in resume_times)
+        fire("R3", e.first.at, closed, e.first.at + SEVEN_DAYS)
+        if e.confirmed is not None:
+            fire("R4", e.confirmed.at, closed)
+        if e.severe is not None:
+            fire("R5", e.severe.at, closed)
+        _repeat_overdue(fire, "R7", e, facts, as_of, SEVEN_DAYS, closed)
+        if e.end is not None:
+            fire("R8", e.end.at, closed)
+
+
+def _episode_rules_kynamro(fire, facts, as_of, resume_times, any_discontinue):
+    for e in facts.episodes:
+        # A case is a withheld episode's K3, R3, R4, R5, R7 and R8 alerts; it closes as in v2
+        # (a resume signed after the episode's withhold start, or any discontinue decision).
+        # An episode that never withheld has no case: its alerts resolve only by their own
+        # condition.
+        closed = e.withheld and (any_discontinue or any(r > e.start for r in resume_times))
+        if e.first.peak >= 5:
+            fire("R3", e.first.at, closed, e.first.at + SEVEN_DAYS)
+        else:
+            # K3: resolved once the episode's next draw with a peak exists (the confirming
+            # or the ending draw).
+            nxt = e.confirmed or e.end
+            fire("K3", e.first.at, closed or nxt is not None, e.first.at + SEVEN_DAYS)
+        if e.confirmed is not None:
+            fire("R4", e.confirmed.at, closed)
+        if e.severe is not None:
+            fire("R5", e.severe.at, closed)
+        _repeat_overdue(fire, "R7", e, facts, as_of, SEVEN_DAYS, closed)
+        if e.end is not None:
+            if e.withheld:
+                fire("R8", e.end.at, closed)  # R8 only for episodes that were withheld
+            else:
+                # K8 (low): the next draw ended it unconfirmed; open until acknowledged.
+                # AMBIGUOUS: "episodes that were withheld" (R8) means withheld episodes (their
+                # own withhold start); an unconfirmed episode during which a `withhold`
+                # decision held the subject still ends with K8, not R8.
+                fire("K8", e.end.at)
+
+
+def _episode_rules_fda(fire, facts, as_of):
+    for e in facts.episodes:
+        # F3: resolved by the engine once a later draw with a peak exists. No cases.
+        later = any(d.at > e.first.at for d in facts.peaked)
+        fire("F3", e.first.at, later, e.first.at + SEVENTY_TWO_HOURS)
+        _repeat_overdue(fire, "F7", e, facts, as_of, SEVENTY_TWO_HOURS)
+        if e.end is not None:
+            fire("F8", e.end.at)  # low; open until acknowledged
+
+
 def safety_state(facts: Scan, decisions, stop) -> str:
-    """Section 3 "Safety state", over the whole history, in the table's order."""
+    """Section 3 "Safety state", over the whole history, in the table's order; section 3b's
+    `close_observation` for an open episode that has started no withholding."""
     if stop is not None:
         return "discontinued"
-    # AMBIGUOUS: "an episode is open" over the whole history means the last episode has no
-    # ending draw (whether or not its first draw has resulted by as_of).
-    if facts.episodes and facts.episodes[-1].end is None:
-        return "withheld"
     rs = resumes(decisions)
     starts = withhold_starts(facts, decisions)
     unresumed = any(not any(r > s for r in rs) for s in starts)
-    if unresumed and facts.episodes:
-        last = facts.episodes[-1]
+    # AMBIGUOUS: "an episode is open" over the whole history means the last episode has no
+    # ending draw (whether or not its first draw has resulted by as_of).
+    if facts.episodes and facts.episodes[-1].end is None:
+        if facts.episodes[-1].withheld:
+            return "withheld"
+        # AMBIGUOUS: an open episode whose withhold start is in the whole history (e.g. a
+        # confirming draw) is `withheld`, whenever that start is; "started no withholding"
+        # is read over the whole history, like the rest of the state.
+        return "withheld" if unresumed else "close_observation"
+    # kynamro_label: "the last episode" of restart_pending is the last withheld episode.
+    withheld = [e for e in facts.episodes if e.withheld]
+    if unresumed and withheld:
+        last = withheld[-1]
         if (not rs or last.start > rs[-1]) and not any(
             d.action == "withhold" and d.at > last.end.at for d in decisions
         ):

@@ -31,6 +31,22 @@ subjects re-elevated after a resume; a resume as the last R10 reference, and a d
 days (or 1 s less) after it. Candidate decisions are checked with the oracle's refusal rules
 (tests/oracle.py) in signed_at order; the refused ones are dropped, so every emitted decision
 is one the app accepts.
+
+Section 3b: generate_study(seed, n, rule_set="kynamro_label" | "fda_dili_2009") plants, on top
+of all the above (the default rule_set="seed" output is unchanged, byte for byte): INR (`{INR}`,
+no ULN; around 1.0, some exactly 1.5, some above) and eosinophils (`%`; some exactly 5, some
+above) results; first draws at 3.0x, 3.001x, 3-5x, 4.999x, 5x, 8.0x, 8.001x and above; 3-5x
+first draws confirmed or not on the next draw, with doses at exactly the confirming draw's
+result and one second after it; endings at exactly 3.0x (fda_dili_2009); runs of consecutive
+draws > 5x whose first is exactly 336 h or 336 h + 1 s before a later one (some broken by a draw
+at exactly 5x, some with a draw without a peak inside); TBIL exactly 2x and above, INR / EOS
+signs on the onset or a repeat; symptoms; an F7 edge (an episode starting exactly 72 h, or 72 h
++ 1 s, before the evaluation time); subjects dosed from a year before DEFAULT_AS_OF whose last
+draw is exactly 365 days (or 1 s less, or a few days either side) after the first dose, and 32
+days (or 1 s more), 60 days, 93 days (or 1 s more) before the evaluation time (kynamro_label
+R10's 30 / 91 days). Decisions are checked with the refusals of the set generated, and resumes
+are kept out of the gap between an episode's first collection and its result when that episode
+withholds nothing at its first draw (where the reading of "open" is ambiguous).
 """
 
 from __future__ import annotations
@@ -59,6 +75,12 @@ SITE_OFFSET = {
     "S05": timedelta(hours=5, minutes=30),
 }
 OTHER_OFFSETS = (timedelta(hours=2), timedelta(hours=-5), timedelta(0), timedelta(hours=9))
+FDA = "fda_dili_2009"
+KYNAMRO = "kynamro_label"
+HOURS_72 = timedelta(hours=72)
+HOURS_336 = timedelta(hours=336)
+YEAR = timedelta(days=365)
+ABSOLUTE_UNITS = {"INR": "{INR}", "EOS": "%"}  # no ULN: values as given
 # regimen code -> (mg per administration, weekday offsets): DESIGN section 2's two regimens
 REGIMENS = {"standard": (200, (0,)), "reduced": (70, (0, 2, 4))}
 
@@ -92,6 +114,15 @@ REPORTED_ULN = {
     ("TBIL", "umol/L"): ("17", "20.52", "21", "22"),
 }
 F = Fraction
+TBIL_HY = [F(2), F("2.6"), F("3.1")]
+FIRST_MULTIPLES = [F(3), F(3), F("3.4"), F("4.2"), F(5), F("6.1"), F("8.7")]
+REPEAT_MULTIPLES = [F(3), F("3.6"), F("4.4"), F(5), F("7.2")]
+# section 3b: 3.0x (FDA: not > 3x) and just above, 3-5x, just under and at 5x, 8.0x (FDA: not
+# > 8x) and just above
+FIRST_MULTIPLES_3B = [F(3), F(3), F("3.001"), F("3.4"), F("3.8"), F("4.2"), F("4.6"), F("4.999")]
+FIRST_MULTIPLES_3B += [F(5), F("6.1")]
+FIRST_MULTIPLES_3B += [F(8), F("8.001"), F("8.7")]
+REPEAT_MULTIPLES_3B = [F(3), F("3.6"), F("4.4"), F(5), F("5.001"), F("7.2"), F(8), F("8.001")]
 
 
 def _digits(n: int, places: int) -> str:
@@ -128,6 +159,9 @@ class _Draw:
 class _Subject:
     def __init__(self, rng: random.Random, index: int, opts: dict):
         self.rng, self.opts = rng, opts
+        self.rule_set = opts.get("rule_set", "seed")
+        self.extended = self.rule_set != "seed"  # section 3b: plant INR, EOS, runs, ...
+        self.plan = ""
         self.site = rng.choice(SITES)
         self.sid = f"{self.site}-{index:04d}"
         self.sex = rng.choice("MF")
@@ -140,6 +174,7 @@ class _Subject:
         self.ald = rng.random() < opts["ald_fraction"]
         self.gilbert = rng.random() < 0.04
         self.discontinued = False  # an R6 draw was planted
+        self.discontinued_at = None  # its result (when the site stops dosing for good)
         self.stopped_by_decision = False  # a discontinue decision was planted
         self.draws: list[_Draw] = []
         self.segments: list[list] = []  # [start, end or None, regimen]
@@ -215,9 +250,13 @@ class _Subject:
         symptoms=False,
         lipids=False,
         resulted=None,
+        inr=None,
+        eos=None,
     ):
         """An ALT/AST draw whose peak is m (exactly, when exact)."""
         rng = self.rng
+        if self.extended and self.stopped_by_decision and self.rule_set == FDA and m > 5:
+            m = F(5)  # after a discontinue decision: no S1 / S2 (see the AMBIGUOUS below)
         other = F(f"{float(m) * rng.uniform(0.45, 0.9):.3f}")
         lead, follow = ("AST", "ALT") if rng.random() < 0.15 else ("ALT", "AST")
         results = [(lead, "x", m, exact)]
@@ -227,21 +266,65 @@ class _Subject:
             results.append(("ALP", "x", F(f"{rng.uniform(0.3, 0.95):.3f}"), False))
             if tbil is None:
                 tbil = F(f"{rng.uniform(1.3, 2.6) if self.gilbert else rng.uniform(0.2, 0.9):.3f}")
+        if self.extended:
+            if inr is None and (full or rng.random() < 0.25):
+                inr = rng.choice([F("0.9"), F(1), F(1), F("1.1"), F("1.2"), F("1.3")])
+            if eos is None and (full or rng.random() < 0.2):
+                eos = rng.choice([F(1), F(2), F("2.5"), F(3), F(4)])
         if m >= 3 and self.stopped_by_decision:
             # AMBIGUOUS (kept out of the data): does a discontinue decision signed BEFORE an R6
             # draw resolve it? After a discontinue decision, no elevation has a Hy's-law sign.
             symptoms = False
             if tbil is not None and tbil >= 2:
                 tbil = F("1.9")
+            if inr is not None and inr > F("1.5"):  # nor an F6 sign (fda_dili_2009)
+                inr = F("1.4")
+            if eos is not None and eos > 5:
+                eos = F(4)
         if tbil is not None:
             results.append(("TBIL", "x", tbil, True))
+        if inr is not None:
+            results.append(("INR", "a", inr, True))
+        if eos is not None:
+            results.append(("EOS", "a", eos, True))
         if lipids:
             results += self.lipids(at)
+        was = self.discontinued
         if m < 3:  # symptoms without a 3x rise: no discontinue
             symptoms = symptoms or rng.random() < 0.02
-        elif symptoms or self.ald or (tbil is not None and tbil >= 2):
+        elif self.rule_set != FDA and (symptoms or self.ald or (tbil is not None and tbil >= 2)):
             self.discontinued = True  # the site follows R6 and never restarts dosing
-        return self.add(at, results, symptoms, resulted)
+        if self.rule_set == FDA and self.f6_sign(at, m, tbil, inr, eos, symptoms):
+            self.discontinued = True  # the site follows F6 and never restarts dosing
+        draw = self.add(at, results, symptoms, resulted)
+        if self.discontinued and not was and draw is not None:
+            self.discontinued_at = draw.resulted
+        return draw
+
+    def peak_of(self, draw) -> Fraction | None:
+        found = [a for t, k, a, _ in draw.results if t in ("ALT", "AST") and k == "x"]
+        return max(found) if found else None
+
+    def f6_sign(self, at, m, tbil, inr, eos, symptoms) -> bool:
+        """fda_dili_2009 F6 (S1-S4) for a planned draw at `at` with peak m (approximate S2:
+        the planned draws before it, in time order)."""
+        if m <= 3:
+            return False
+        if m > 8 or (tbil is not None and tbil > 2) or (inr is not None and inr > F("1.5")):
+            return True
+        if symptoms or (eos is not None and eos > 5):
+            return True
+        if m <= 5:
+            return False
+        first = at
+        for draw in sorted(self.draws, key=lambda d: d.at, reverse=True):
+            peak = self.peak_of(draw)
+            if draw.at >= at or peak is None:
+                continue
+            if peak <= 5:
+                break
+            first = draw.at
+        return at - first > HOURS_336
 
     def background(self) -> Fraction:
         return F(f"{float(self.base) * self.rng.uniform(0.8, 1.2):.3f}")
@@ -278,6 +361,10 @@ class _Subject:
     # ---- the story of one subject ----------------------------------------------------------
     def simulate(self):
         rng, fd = self.rng, self.first_dose
+        if self.extended:
+            self.plan = rng.choices(["", "year", "run336"], [68, 14, 18])[0]
+            if self.plan == "year":
+                return self.year_story()
         self.baseline()
         if fd is None:
             return
@@ -308,7 +395,9 @@ class _Subject:
             episodes = 0  # keep the planted boundary the last draw with a peak
         if special in ("resume_last", "pending"):
             episodes, onset = 1, rng.randint(1, 5)
-        self.story.append(f"special {special or '-'}")
+        if self.plan == "run336":  # one planted run of draws > 5x, nothing else special
+            special, episodes = "", 1
+        self.story.append(f"special {special or '-'} {self.plan or '-'}")
         hold_at = rng.randint(2, 6)
         labs_end = DEFAULT_AS_OF
         if special in ("lapse", "withdrawn"):
@@ -318,6 +407,8 @@ class _Subject:
                 if rng.random() < 0.3:  # the reviewer discontinues a subject who withdrew
                     self.decide(labs_end - self.hours(2, 30), "discontinue")
         edge = DEFAULT_AS_OF - (WEEK if special == "r7_edge" else WEEK + 2 * DAY)
+        if self.rule_set == FDA and special == "r7_edge":
+            edge = DEFAULT_AS_OF - HOURS_72  # F7's window
         edge -= SECOND * rng.randint(0, 1)  # exactly on the boundary, or one second past it
         t, weekly, i = fd, 4, 0
         while True:
@@ -344,7 +435,10 @@ class _Subject:
                 break
             if episodes and i >= onset:
                 after = {"resume_last": "resume", "pending": "pending"}.get(special)
-                t = self.episode(t, after)
+                if self.plan == "run336":
+                    t = self.run_episode(t)
+                else:
+                    t = self.episode(t, after)
                 episodes -= 1
                 onset = i + rng.randint(3, 8)
                 weekly = 4
@@ -415,6 +509,9 @@ class _Subject:
             if rng.random() < 0.5:  # supplied by a separate draw before the first dose
                 self.add(at - self.hours(1, 30) if rng.random() < 0.5 else at + SECOND, [gone])
         results += self.lipids(at) if rng.random() < 0.85 else []
+        if self.extended:  # section 3b: INR and eosinophils at baseline
+            results.append(("INR", "a", rng.choice([F("0.9"), F(1), F("1.1")]), True))
+            results.append(("EOS", "a", rng.choice([F(1), F(2), F(3)]), True))
         if kind == "elevated":  # pre-dose elevation: 1-3x (R2) or >= 3x then a re-screen
             high = rng.choice([F("1.6"), F("3.2"), F(3)])
             if self.ald or tbil >= 2:  # keep R6 (and a flood of R9) off the baseline
@@ -445,15 +542,23 @@ class _Subject:
         """An elevation >= 3x at t0, withholding, repeats, resolution, the reviewer's decisions
         and a re-start; returns the last draw."""
         rng = self.rng
-        m0 = rng.choice([F(3), F(3), F("3.4"), F("4.2"), F(5), F("6.1"), F("8.7")])
-        hy = rng.random() < 0.15
+        m0 = rng.choice(FIRST_MULTIPLES_3B if self.extended else FIRST_MULTIPLES)
+        hy = rng.random() < (0.3 if self.extended else 0.15)
         hy_on_onset = rng.random() < 0.6
-        tbil_hy = rng.choice([F(2), F("2.6"), F("3.1")])
+        tbil_hy = rng.choice([F(2), F(2), F("2.6"), F("3.1")] if self.extended else TBIL_HY)
         tbil0 = tbil_hy if hy and hy_on_onset else rng.choice([F("1.999"), F("0.7"), F("0.5")])
         symptoms = rng.random() < 0.08
+        signs, signs0 = {}, {}  # section 3b: an INR or eosinophil sign (or one just short)
+        if self.extended:
+            sign = rng.choices(["", "inr", "eos"], [40, 30, 30])[0]
+            if sign == "inr":
+                signs = {"inr": rng.choice([F("1.5"), F("1.51"), F("1.7"), F("2.4")])}
+            elif sign == "eos":
+                signs = {"eos": rng.choice([F(5), F("5.1"), F(6), F(9)])}
+            signs0 = signs if rng.random() < 0.6 else {}
         mode = rng.choices(["empty", "hours", "days"], [30, 45, 25])[0]
         first = self.monitor(
-            t0, m0, exact=True, full=True, tbil=tbil0, symptoms=symptoms, resulted=mode
+            t0, m0, exact=True, full=True, tbil=tbil0, symptoms=symptoms, resulted=mode, **signs0
         )
         if first is None:
             return t0
@@ -465,7 +570,15 @@ class _Subject:
         if how == "decision":
             w = t0 if rng.random() < 0.5 or s == t0 else t0 + (s - t0) / 3
             stop = self.decide(w.replace(microsecond=0), "withhold")
-        self.stop_dosing(stop)
+        # Section 3b: an episode that withholds nothing at first (FDA close observation, a
+        # kynamro 3-5x elevation until it is confirmed): the site mostly keeps dosing.
+        follow_label = False
+        if self.extended and how != "decision":
+            follow_label = self.rule_set == FDA or (m0 < 5 and rng.random() < 0.7)
+        if follow_label and self.discontinued:
+            self.stop_dosing(self.discontinued_at or stop)
+        elif not follow_label:
+            self.stop_dosing(stop)
         deviation = rng.choices(
             [
                 "",
@@ -494,20 +607,34 @@ class _Subject:
             "late": DAY * rng.randint(8, 21) + self.hours(0, 12),
             "lost": DAY * rng.randint(25, 45),
         }[timing]
+        if self.rule_set == FDA and timing in ("exact7", "plus1s"):  # F7's 72-hour window
+            delay = HOURS_72 + (SECOND if timing == "plus1s" else timedelta(0))
         if rng.random() < 0.15:  # a draw without a peak inside the episode ends nothing
             self.add(t0 + DAY, [("TBIL", "x", F("0.8"), False)] + self.lipids(t0))
         if rng.random() < (0.4 if stop < s else 0.05):  # a resume at the withhold start s:
             self.decide(s, "resume_same_dose")  # valid only when withheld from before s
         t, m = t0 + delay, None
-        if rng.random() < 0.5:  # confirmed, then weekly repeats until it falls below 3x
-            m = rng.choice([F(3), F("3.6"), F("4.4"), F(5), F("7.2")])
+        if rng.random() < (0.6 if self.extended else 0.5):  # confirmed, then weekly repeats
+            m = rng.choice(REPEAT_MULTIPLES_3B if self.extended else REPEAT_MULTIPLES)
             tb = tbil_hy if hy and not hy_on_onset else None
+            extra, confirming = ({} if signs0 else signs), True
             while m >= 3:
-                self.monitor(t, m, exact=True, full=True, tbil=tb)
-                tb = None
+                repeat = self.monitor(t, m, exact=True, full=True, tbil=tb, **extra)
+                if self.extended and confirming and repeat is not None:
+                    # kynamro_label: the confirming draw's result starts withholding; a dose at
+                    # exactly that instant is not after it, one second later is
+                    if follow_label and self.rule_set == KYNAMRO:
+                        self.stop_dosing(repeat.resulted)
+                        follow_label = False  # now withheld: the v2 story goes on
+                    if rng.random() < 0.35:
+                        self.dose(repeat.resulted + SECOND * rng.randint(0, 1))
+                tb, extra, confirming = None, {}, False
                 t += WEEK + self.hours(-12, 12)
                 m = F(f"{float(m) * rng.uniform(0.5, 0.9):.3f}")
-        final = rng.choice([F("2.999"), F("2.4"), F("1.7"), F(1), F("0.8"), m or F(2)])
+        finals = [F("2.999"), F("2.4"), F("1.7"), F(1), F("0.8"), m or F(2)]
+        if self.rule_set == FDA:
+            finals.append(F(3))  # fda_dili_2009: exactly 3x ends an episode (<= 3x)
+        final = rng.choice(finals)
         end = self.monitor(t, final, exact=True, full=True)
         t = end.at if end is not None else t
         if rng.random() < 0.08 and t - s > 4 * SECOND:  # refused: a resume while still open
@@ -516,6 +643,8 @@ class _Subject:
             self.dose(t)  # the ending draw's instant: the episode is still open
         elif deviation == "continued":
             self.dose(t - SECOND)
+        if follow_label and self.discontinued:  # kept dosing until R6 / F6
+            self.stop_dosing(self.discontinued_at or t)
         if self.discontinued:  # R6: the reviewer (mostly) signs the discontinuation
             self.story.append(f"episode {how} {deviation} {timing} r6")
             if rng.random() < 0.75:
@@ -524,6 +653,9 @@ class _Subject:
                     self.decide(t + WEEK + self.hours(0, 10), "resume_same_dose")
             if deviation == "after_discontinue":
                 self.dose(t + DAY * rng.randint(2, 5))
+            return t
+        if follow_label:  # nothing was withheld: dosing simply went on
+            self.story.append(f"episode {how} {deviation} {timing} followed the label")
             return t
         after = rng.choices(
             ["resume", "discontinue", "pending", "hold", "unsigned"], [50, 12, 18, 10, 10]
@@ -550,6 +682,72 @@ class _Subject:
             return t
         self.restart(t if rng.random() < 0.1 else None, t)
         return t
+
+    def run_episode(self, t0: datetime) -> datetime:
+        """Section 3b: an episode whose draws stay > 5x: the first (> 5x, not > 8x) exactly
+        336 h, or 336 h + 1 s, before a later one (fda_dili_2009 S2 needs more than 336 h),
+        sometimes broken by a draw at exactly 5x, sometimes with a draw without a peak inside;
+        no other F6 sign. Returns the ending draw."""
+        rng = self.rng
+        # at the S3 / S4 limits, not over them
+        quiet = {
+            "tbil": F("0.6"),
+            "inr": rng.choice([F(1), F("1.5")]),
+            "eos": rng.choice([F(2), F(5)]),
+        }
+        m0 = rng.choice([F(6), F("5.5"), F("7.9"), F(8)])
+        first = self.monitor(t0, m0, exact=True, full=True, resulted="hours", **quiet)
+        if first is None:
+            return t0
+        t0 = first.at
+        if self.rule_set != FDA:  # FDA: close observation, dosing goes on
+            self.stop_dosing(first.resulted)
+        self.monitor(t0 + WEEK, rng.choice([F("5.5"), F("6.4"), F(5)]), exact=True, **quiet)
+        if rng.random() < 0.3:  # a draw without a peak neither breaks nor joins the run
+            self.add(t0 + WEEK + DAY, [("TBIL", "x", F("0.8"), False), ("INR", "a", F(1), True)])
+        t = t0 + HOURS_336 + SECOND * rng.randint(0, 1)
+        self.monitor(t, rng.choice([F("5.2"), F("5.001"), F("6.3")]), exact=True, **quiet)
+        if rng.random() < 0.35:  # a later draw still > 5x: more than 336 h either way
+            t += WEEK
+            self.monitor(t, rng.choice([F("5.1"), F(5)]), exact=True, **quiet)
+        t += WEEK
+        ends = [F("2.4"), F(3), F("1.1")] if self.rule_set == FDA else [F("2.4"), F("1.1")]
+        end = self.monitor(t, rng.choice(ends), exact=True, full=True)
+        t = end.at if end is not None else t
+        self.story.append("run336")
+        if self.discontinued:
+            self.stop_dosing(self.discontinued_at or t)
+            if rng.random() < 0.7:
+                self.decide(t + self.hours(2, 40), "discontinue")
+            return t
+        if self.rule_set != FDA and rng.random() < 0.75:
+            self.restart(None, t)
+        return t
+
+    def year_story(self):
+        """Section 3b (kynamro_label R10): dosed from about a year before DEFAULT_AS_OF; the last
+        draw (the R10 reference) exactly 365 days after the first dose, 1 s less, or a few days
+        either side, and 32 days (or 1 s more), 60 days or 93 days (or 1 s more) before the
+        evaluation time. No elevation."""
+        rng = self.rng
+        gap = rng.choice([32 * DAY, 32 * DAY + SECOND, 60 * DAY, 93 * DAY, 93 * DAY + SECOND])
+        reference = DEFAULT_AS_OF - gap
+        after = YEAR - rng.choice([timedelta(0), SECOND, 3 * DAY, -3 * DAY])
+        fd = reference - after
+        self.first_dose = fd
+        self.enrolled = (fd - DAY * rng.randint(1, 12)).date()
+        self.story.append(f"year {after} {gap}")
+        self.baseline()
+        self.start_dosing(fd, self.arm)
+        t, weekly = fd, 4
+        while True:
+            t += WEEK if weekly > 0 else DAY * rng.randint(28, 31) + self.hours()
+            weekly -= 1
+            if t >= reference - 2 * DAY:
+                break
+            self.monitor(t, self.background(), lipids=rng.random() < 0.3)
+        self.monitor(reference, self.base, lipids=True)  # <= 0.85x: no "peak > 1x" anywhere
+        self.finish()
 
     def restart(self, restart, t):
         """A signed resume and a re-start after the episode that ended at t: standard subjects
@@ -616,6 +814,11 @@ def _instant_text(rng, at: datetime, site: str, offset_fraction: float) -> str:
 
 
 def _result_cells(rng, subject: _Subject, test, kind, amount, exact, si_fraction):
+    if kind == "a":  # INR, EOS (section 3b): the value as given, no ULN
+        text = _exact_text(amount)
+        if rng.random() < 0.1 and "." not in text:
+            text += ".0"
+        return text, ABSOLUTE_UNITS[test], ""
     canonical, si, to_si, places_c, places_si = UNITS[test]
     use_si = rng.random() < si_fraction
     unit, factor, places = (si, to_si, places_si) if use_si else (canonical, F(1), places_c)
@@ -676,10 +879,17 @@ def generate_study(
     offset_fraction: float = 0.35,
     episode_fraction: float = 0.3,
     ald_fraction: float = 0.05,
+    rule_set: str = "seed",
 ) -> tuple[str, str, str, str]:
-    """(subjects_csv, doses_csv, labs_csv, decisions_csv) texts."""
+    """(subjects_csv, doses_csv, labs_csv, decisions_csv) texts. rule_set: the set the study
+    follows ("seed", "kynamro_label", "fda_dili_2009"); the other two plant section 3b's
+    boundaries as well, and emit only decisions that set accepts."""
+    if rule_set not in oracle.RULE_SETS:
+        raise ValueError(f"unknown rule set {rule_set!r}")
     rng = random.Random(seed)
     opts = {"episode_fraction": episode_fraction, "ald_fraction": ald_fraction}
+    if rule_set != "seed":
+        opts["rule_set"] = rule_set
     subjects = []
     for index in range(1, n_subjects + 1):
         subject = _Subject(rng, index, opts)
@@ -724,9 +934,11 @@ def generate_study(
     decision_rows = []
     for sid, rows in candidates.items():
         subject = study[sid]
-        facts = oracle.scan(subject)
+        facts = oracle.scan(subject, rule_set)
         decisions = [_decision(row) for row in rows]
         by_decision = {id(d): row for d, row in zip(decisions, rows, strict=True)}
+        if rule_set != "seed":
+            decisions = [d for d in decisions if not _in_unheld_gap(facts, d)]
         accepted, _refused = oracle.accepted_decisions(subject, facts, decisions)
         decision_rows += [by_decision[id(d)] + ["dr_reviewer", REASONS[d.action]] for d in accepted]
         # AMBIGUOUS (kept out of the data): a dose at exactly the discontinuation instant of a
@@ -747,6 +959,17 @@ def generate_study(
         _csv(DOSE_HEADER, dose_rows),
         _csv(LAB_HEADER, lab_rows),
         _csv(DECISION_HEADER, decision_rows),
+    )
+
+
+def _in_unheld_gap(facts, decision) -> bool:
+    """A resume between the collection and the result (both included) of an episode's first
+    draw when that draw starts no withholding (K3, FDA): whether the episode is "open" then is
+    ambiguous (tests/oracle.py any_episode_open_at), so the generator never plants one."""
+    return decision.action in oracle.RESUMES and any(
+        (facts.rule_set == FDA or e.first.peak < 5)
+        and e.first.at <= decision.at <= e.first.resulted
+        for e in facts.episodes
     )
 
 

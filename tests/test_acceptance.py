@@ -33,8 +33,8 @@ def iso(moment):
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else ""
 
 
-def expected(paths, as_of):
-    alerts, states = oracle_assess(*(p.read_text() for p in paths), as_of=as_of)
+def expected(paths, as_of, rule_set="seed"):
+    alerts, states = oracle_assess(*(p.read_text() for p in paths), as_of=as_of, rule_set=rule_set)
     return (
         {
             (
@@ -81,6 +81,19 @@ def test_imported_study_alerts_and_states_match_the_rule_table_exactly(tmp_path,
     want_alerts, want_states = expected(paths, DEFAULT_AS_OF)
     assert Decision.objects.filter(transcribed=True).count() > 20
     assert {a[3] for a in got_alerts} == {"open", "resolved"}
+    assert len(got_states) == 120
+    assert sorted(want_alerts - got_alerts) == [], "missing alerts"
+    assert sorted(got_alerts - want_alerts) == [], "extra alerts"
+    assert got_states == want_states
+
+
+@pytest.mark.parametrize("rule_set", ["kynamro_label", "fda_dili_2009"])
+@pytest.mark.parametrize("seed", [7, 2026])
+def test_a_study_under_a_published_rule_set_matches_section_3b_exactly(tmp_path, seed, rule_set):
+    call_command("set_rule_set", "MIPO-01", rule_set, reason="the study's protocol")
+    paths = write_study(tmp_path, seed, 120, rule_set=rule_set)
+    got_alerts, got_states = imported(paths, tmp_path, DEFAULT_AS_OF)
+    want_alerts, want_states = expected(paths, DEFAULT_AS_OF, rule_set)
     assert len(got_states) == 120
     assert sorted(want_alerts - got_alerts) == [], "missing alerts"
     assert sorted(got_alerts - want_alerts) == [], "extra alerts"

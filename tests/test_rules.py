@@ -299,7 +299,7 @@ def test_draw_below_three_times_ends_the_episode():
     assessment = evaluate(draws)
     assert fired(assessment, "eligible_reduced_dose") == [day(13)]
     assert assessment.episodes == (
-        rules.Episode(draws[0].key, day(0), day(0), draws[2].key, day(13)),
+        rules.Episode(draws[0].key, day(0), day(0), draws[2].key, day(13), known_at=day(0)),
     )
     assert assessment.findings[-1].severity == "medium"
 
@@ -403,7 +403,7 @@ def test_one_draw_can_withhold_be_severe_and_discontinue_at_once():
 
 
 def test_rules_table_has_eleven_rules_in_order_with_their_severities():
-    assert [(r.id, r.kind, r.severity) for r in rules.RULES] == [
+    assert [(r.id, r.kind, r.severity) for r in rules.SEED.rules] == [
         ("R1", "missing_baseline", "high"),
         ("R2", "weekly_monitoring", "low"),
         ("R3", "withhold_dose", "high"),

@@ -722,7 +722,7 @@ def test_rules_page_is_rendered_from_the_rule_table(client, world):
     for rule in rules.SEED.rules:
         assert f'id="{rule.id}"' in page and rule.kind in page and rule.label in page
         assert rule.resolved_when[1:] in page  # capitalised
-    assert rules.SEED.label in page
+    assert rules.SEED.title in page and rules.SEED.version in page
 
 
 def test_dashboard_counts_open_alerts_and_states(client, world):

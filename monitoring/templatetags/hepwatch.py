@@ -26,6 +26,7 @@ SEVERITY_STYLE = {
 STATE_ICONS = {
     rules.DOSING: "bi-check-circle",
     rules.MONITORING: "bi-eye",
+    rules.CLOSE_OBSERVATION: "bi-binoculars",
     rules.RESTART_PENDING: "bi-hourglass-split",
     rules.WITHHELD: "bi-pause-circle-fill",
     rules.DISCONTINUED: "bi-x-octagon-fill",
