@@ -1,8 +1,14 @@
 from django.contrib import admin
 
+from monitoring.models import (
+    Alert,
+    Decision,
+    LabDraw,
+    LabResult,
+    ReferenceRange,
+    SubjectSafetyState,
+)
 from subjects.admin import ClinicalRecordAdmin, ReadOnlyAdmin
-
-from .models import Alert, Decision, LabDraw, LabResult, ReferenceRange, SubjectSafetyState
 
 
 @admin.register(ReferenceRange)
