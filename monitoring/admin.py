@@ -1,12 +1,19 @@
 from django import forms
 from django.contrib import admin
 
+from monitoring import rules
+from monitoring.models import (
+    Alert,
+    Decision,
+    LabDraw,
+    LabResult,
+    ReferenceRange,
+    SubjectSafetyState,
+)
+from monitoring.services.rule_sets import set_rule_set
 from subjects import admin as subjects_admin
 from subjects.admin import ClinicalRecordAdmin, ReadOnlyAdmin, ReasonForChangeForm
 from subjects.models import Study
-
-from . import rules, services
-from .models import Alert, Decision, LabDraw, LabResult, ReferenceRange, SubjectSafetyState
 
 
 class StudyForm(ReasonForChangeForm):
@@ -42,7 +49,7 @@ class StudyAdmin(subjects_admin.ReasonForChangeAdmin, subjects_admin.StudyAdmin)
             obj.rule_set = form.initial["rule_set"]
             obj._change_reason = reason
             super().save_model(request, obj, form, change)
-            services.set_rule_set(obj, new, reason=reason, user=request.user)
+            set_rule_set(obj, new, reason=reason, user=request.user)
             return
         obj._change_reason = reason or ("changed in the admin" if change else "added in the admin")
         super().save_model(request, obj, form, change)

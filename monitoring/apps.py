@@ -1,3 +1,6 @@
+"""The monitoring app, and the wiring of its signals: what is connected here may not be imported
+the other way (subjects never imports monitoring; evaluation never imports tasks)."""
+
 from django.apps import AppConfig
 
 
@@ -6,20 +9,21 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Liver safety monitoring"
 
     def ready(self):
+        from monitoring import signals, tasks
+        from monitoring.evaluation import runner
+        from monitoring.services import lab_entry, notifications
         from subjects.models import Subject
         from subjects.signals import subject_data_changed
 
-        from . import services
-
         def on_subject_data_changed(sender, subject, **kwargs):
             if sender is Subject:
-                services.refresh_ulns([subject])
-            services.mark_changed([subject.pk])
+                lab_entry.refresh_ulns([subject])
+            runner.mark_changed([subject.pk])
 
         subject_data_changed.connect(
             on_subject_data_changed, weak=False, dispatch_uid="monitoring.mark_changed"
         )
-
-        from . import review
-
-        review.connect_notifications()
+        signals.evaluation_requested.connect(
+            tasks.on_evaluation_requested, weak=False, dispatch_uid="monitoring.enqueue"
+        )
+        notifications.connect_notifications()

@@ -14,11 +14,11 @@ from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from monitoring.evaluation import runner
+from monitoring.formats.csv_import import default_study
+from monitoring.models import LabDraw, LabResult
+from monitoring.services import lab_entry, review
 from subjects.models import Arm, Dose, Site, Subject
-
-from . import review, services
-from .imports import default_study
-from .models import LabDraw, LabResult
 
 SITES = [("S01", "Leeds General"), ("S02", "Lyon Sud"), ("S03", "Utrecht UMC")]
 DEMO_PASSWORD = "hepwatch-demo-2026"
@@ -282,11 +282,11 @@ def seed(today=None, seed_value=2026, n_subjects=60, stdout=None):
             Dose(subject=plan.subject, administered_at=at, dose_mg=mg) for at, mg in plan.doses
         ]
     bulk_create_with_history([d for d, _, _ in draws], LabDraw, default_change_reason="demo")
-    ranges = services.reference_ranges()
+    ranges = lab_entry.reference_ranges()
     for draw, subject, panel in draws:
         for analyte, (value, unit) in panel.items():
             result = LabResult(draw=draw, analyte=analyte, value=value, unit=unit)
-            results.append(services.fill_result(result, subject, draw.collected_at, ranges))
+            results.append(lab_entry.fill_result(result, subject, draw.collected_at, ranges))
     bulk_create_with_history(results, LabResult, default_change_reason="demo")
     bulk_create_with_history(doses, Dose, default_change_reason="demo")
     _users()
@@ -297,9 +297,9 @@ def seed(today=None, seed_value=2026, n_subjects=60, stdout=None):
         for signed_at, action, code, reason in plan.decisions
     ]
     pks = [p.subject.pk for p in plans]
-    services.mark_changed(pks, evaluate=False)
+    runner.mark_changed(pks, evaluate=False)
     # An explicit evaluation time: the seeded past is not news to e-mail reviewers about.
-    services.evaluate_subjects(pks, as_of=timezone.now())
+    runner.evaluate_subjects(pks, as_of=timezone.now())
     for decision in signed:
         review.link_case_alerts(decision)
     return plans

@@ -1,9 +1,8 @@
 import django_filters
 
+from monitoring.models import KIND_CHOICES, SEVERITY_CHOICES, STATE_CHOICES, Alert
 from subjects import access
 from subjects.models import Arm, Site, Subject
-
-from .models import KIND_CHOICES, SEVERITY_CHOICES, STATE_CHOICES, Alert
 
 ACTIVE = "active"
 STATUS_CHOICES = [(ACTIVE, "Open or acknowledged"), *Alert.Status.choices, ("all", "All")]
@@ -65,7 +64,7 @@ class AlertFilter(django_filters.FilterSet):
         return queryset.filter(status=value)
 
     def filter_overdue(self, queryset, name, value):
-        from .selectors import overdue_q
+        from monitoring.selectors.alert_pages import overdue_q
 
         if value == "true":
             return queryset.filter(overdue_q())

@@ -2,16 +2,16 @@ from django import forms
 from django.contrib.auth import authenticate
 from django.utils import timezone
 
+from monitoring import units
+from monitoring.models import Decision, LabDraw
+from monitoring.presentation import ANALYTE_LABELS
+from monitoring.services import lab_entry
+from monitoring.services.review import SIGNATURE_MEANING
 from subjects import inputs
 from subjects.forms import MomentInput, PlainDecimalField, ReasonField, check_moment
 from subjects.models import Regimen
 
-from . import services, units
-from .models import Decision, LabDraw
-from .review import SIGNATURE_MEANING
-
 DRAW_ANALYTES = ("ALT", "AST", "ALP", "TBIL", "LDLC", "APOB", "INR", "EOS")
-ANALYTE_LABELS = {"LDLC": "LDL-C", "APOB": "ApoB", "EOS": "Eosinophils"}
 
 
 def positive_decimal(**kwargs):
@@ -54,7 +54,7 @@ class DrawForm(forms.Form):
     def __init__(self, *args, subject, **kwargs):
         super().__init__(*args, **kwargs)
         self.subject = subject
-        ranges = services.reference_ranges()
+        ranges = lab_entry.reference_ranges()
         today = timezone.now().date()
         self.rows = []
         for analyte in DRAW_ANALYTES:
@@ -158,7 +158,7 @@ class DrawForm(forms.Form):
             if value is None:
                 continue
             entries.append(
-                services.ResultEntry(
+                lab_entry.ResultEntry(
                     analyte=analyte,
                     value=value,
                     unit=self.cleaned_data[f"{analyte}_unit"]

@@ -1,10 +1,14 @@
+"""The monitoring records: reference ranges, lab draws and results, safety states, alerts and
+decisions, each with its audit history."""
+
+from functools import lru_cache
+
 from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from monitoring import ctcae, rules, units
 from subjects.models import Dose, Regimen, Subject
-
-from . import rules, units
 
 ANALYTE_CHOICES = [(code, code) for code in units.ANALYTES]
 SEVERITY_CHOICES = [(s, s.capitalize()) for s in rules.SEVERITY_ORDER]
@@ -118,6 +122,22 @@ class LabResult(models.Model):
 
     def exact_uln(self):
         return units.exact_uln(self.analyte, self.unit, self.reported_uln, self.uln)
+
+    def exact_multiple(self):
+        """The exact ×ULN (a Fraction), or None without a ULN. `uln_multiple` is its stored,
+        rounded copy for sorting and filtering; every page, export and SDTM file shows this."""
+        return exact_multiple(self.analyte, self.value, self.unit, self.reported_uln, self.uln)
+
+    def ctcae_grade(self):
+        """The CTCAE v5 grade (0-4) of this result, or None for a test without one."""
+        return ctcae.grade(self.analyte, self.exact_multiple())
+
+
+# A subject's values and ULNs repeat from draw to draw, and exact arithmetic is the cost.
+@lru_cache(maxsize=8192)
+def exact_multiple(analyte, value, unit, reported_uln, uln):
+    exact_uln = units.exact_uln(analyte, unit, reported_uln, uln)
+    return units.to_canonical(analyte, value, unit) / exact_uln if exact_uln else None
 
 
 class SubjectSafetyState(models.Model):

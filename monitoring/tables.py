@@ -1,4 +1,5 @@
-import functools
+"""The subject list and the alerts queue as django-tables2 tables, and their CSV/XLSX export."""
+
 from datetime import UTC, datetime
 
 import django_tables2 as tables
@@ -9,15 +10,14 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from . import exports, rules
-from .templatetags.hepwatch import multiple, severity_html, state_badge, status_badge
-
-# django-tables2 asks inspect.signature() of the same render method for every cell it draws
-# (450 on a page of the alerts queue); the answer never changes, so it is kept: a third of
-# the queue's server time (bench/README.md).
-django_tables2.utils.signature = functools.lru_cache(maxsize=2048)(django_tables2.utils.signature)
-
-SEVERITY_BY_RANK = {rank: severity for severity, rank in rules.SEVERITY_ORDER.items()}
+from monitoring.formats import exports
+from monitoring.presentation import (
+    SEVERITY_BY_RANK,
+    multiple,
+    severity_badge,
+    state_badge,
+    status_badge,
+)
 
 
 class MomentColumn(tables.Column):
@@ -102,7 +102,7 @@ class SubjectTable(BoundedTable):
         if not value:
             return format_html('<span class="text-body-tertiary">0</span>')
         return format_html(
-            "{} {}", severity_html(SEVERITY_BY_RANK[record.worst_rank], label=False), value
+            "{} {}", severity_badge(SEVERITY_BY_RANK[record.worst_rank], label=False), value
         )
 
     def value_active_alerts(self, value):
@@ -159,7 +159,7 @@ class AlertTable(BoundedTable):
         )
 
     def render_severity(self, record):
-        return severity_html(record.severity)
+        return severity_badge(record.severity)
 
     def value_severity(self, record):
         return record.severity
@@ -207,3 +207,13 @@ def export_response(table, fmt, name):
     by the study exports' writers: formula-like text is escaped there, once for every export."""
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     return exports.dataset_download(exports.table_dataset(table, name), fmt, f"{name}-{stamp}")
+
+
+EXPORT_FORMATS = ("csv", "xlsx")
+
+
+def query_without(request, *names):
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return query.urlencode()

@@ -1,34 +1,58 @@
-"""Celery tasks: each only calls a service. Idempotent, so a redelivery is harmless."""
+"""Celery tasks: each imports the service it calls inside its body, so no service imports the
+tasks. Idempotent, so a redelivery is harmless."""
+
+import logging
 
 from celery import shared_task
 
-from . import health, services
+log = logging.getLogger(__name__)
+
+CHUNK = 200
 
 
 @shared_task(acks_late=True)
 def evaluate_subjects(subject_pks):
-    return services.evaluate_subjects(subject_pks)
+    from monitoring.evaluation import runner
 
-
-@shared_task(acks_late=True)
-def evaluate_subject(subject_pk):
-    return services.evaluate_subjects([subject_pk])
+    return runner.evaluate_subjects(subject_pks)
 
 
 @shared_task(acks_late=True)
 def sweep_unevaluated():
     """Evaluate every subject whose data is newer than its last evaluation (e.g. entered
     while the broker or the worker was down)."""
-    return services.evaluate_subjects(services.unevaluated_subject_pks())
+    from monitoring.evaluation import runner
+
+    return runner.evaluate_subjects(runner.unevaluated_subject_pks())
 
 
 @shared_task(acks_late=True)
 def evaluate_time_rules():
     """Re-evaluate every subject so overdue repeats and labs (R7, R10) open on time."""
-    return services.evaluate_subjects(services.all_subject_pks())
+    from monitoring.evaluation import runner
+
+    return runner.evaluate_subjects(runner.all_subject_pks())
 
 
 @shared_task(ignore_result=True)
 def heartbeat():
     """Beat sends this every minute; the worker running it proves both are alive (/healthz)."""
+    from monitoring import health
+
     health.record_heartbeat()
+
+
+def enqueue_evaluation(subject_pks):
+    """Queue evaluation; if the broker is unreachable, log it and leave it to the sweep."""
+    subject_pks = sorted(set(subject_pks))
+    try:
+        for start in range(0, len(subject_pks), CHUNK):
+            evaluate_subjects.delay(subject_pks[start : start + CHUNK])
+    except Exception:
+        log.exception(
+            "could not queue evaluation of %d subject(s); the sweep will retry", len(subject_pks)
+        )
+
+
+def on_evaluation_requested(sender, subject_pks, **kwargs):
+    enqueue_evaluation(subject_pks)

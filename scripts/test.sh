@@ -18,6 +18,7 @@ export PLAYWRIGHT_BROWSERS_PATH=0
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/lint-imports
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null
 .venv/bin/python manage.py collectstatic --noinput -v0
 exec .venv/bin/python -m pytest "$@"

@@ -92,3 +92,34 @@ def require(allowed: bool, message="Your role does not allow this page or action
     gets 404."""
     if not allowed:
         raise PermissionDenied(message)
+
+
+# ---- reports, exports and the web import --------------------------------------------------
+
+ONLY_COORDINATORS_LABS = "Only a study coordinator of the subject's site enters and corrects labs."
+ONLY_COORDINATORS_DOSES = "Only a study coordinator of the subject's site records doses."
+ONLY_REVIEWERS = "Only a safety reviewer signs decisions on alerts and acknowledges them."
+STUDY_ONLY = "The study report and exports are for monitors, safety reviewers and staff."
+IMPORT_ONLY = "The lab import is for study coordinators and staff."
+
+
+def can_see_study(user) -> bool:
+    return user.is_authenticated and (
+        user.is_staff or bool(roles(user) & {SAFETY_REVIEWER, MONITOR})
+    )
+
+
+def can_import_labs(user) -> bool:
+    return user.is_authenticated and (user.is_staff or is_coordinator(user))
+
+
+def import_scope(user):
+    """The subjects a user's lab import may write to."""
+    if user.is_staff:
+        return Subject.objects.all()
+    return visible_subjects(user)
+
+
+def import_sites(user):
+    """Codes of the sites whose subjects the user's lab import may write to."""
+    return set(visible_sites(user).values_list("code", flat=True))

@@ -3,8 +3,8 @@
 from datetime import date
 from decimal import Decimal
 
-from monitoring import services
-from monitoring.imports import default_study
+from monitoring.formats.csv_import import default_study
+from monitoring.services import lab_entry
 from subjects.models import Arm, Site, Subject
 
 
@@ -28,7 +28,7 @@ def results(**values):
     from monitoring.units import ANALYTES
 
     return [
-        services.ResultEntry(analyte, Decimal(str(value)), ANALYTES[analyte].canonical_unit)
+        lab_entry.ResultEntry(analyte, Decimal(str(value)), ANALYTES[analyte].canonical_unit)
         for analyte, value in values.items()
     ]
 

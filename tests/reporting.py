@@ -6,8 +6,9 @@ from datetime import timedelta
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
-from monitoring import review, services
+from monitoring.evaluation import runner
 from monitoring.models import Alert
+from monitoring.services import lab_entry, review
 from subjects.models import Dose
 
 from .factories import make_subject, results
@@ -43,7 +44,7 @@ def build_world(capture):
     other.site.coordinators.add(other_coordinator)
     with capture(execute=True):
         for subject in (own, other):
-            services.record_draw(
+            lab_entry.record_draw(
                 subject,
                 at(70),
                 results(ALT=20, AST=22, ALP=80, TBIL="0.5", LDLC=180, APOB=120),
@@ -52,12 +53,12 @@ def build_world(capture):
             Dose.objects.create(subject=own, administered_at=at(69 - 7 * week, 10), dose_mg=200)
         for day in (69, 67, 65):
             Dose.objects.create(subject=other, administered_at=at(day, 10), dose_mg=70)
-        services.record_draw(own, at(40), results(ALT=30, AST=25, TBIL="0.6", LDLC=140, APOB=90))
-        services.record_draw(
+        lab_entry.record_draw(own, at(40), results(ALT=30, AST=25, TBIL="0.6", LDLC=140, APOB=90))
+        lab_entry.record_draw(
             own, at(20), results(ALT=164, AST=60, ALP=90, TBIL="3.0"), symptoms=True
         )
-        services.record_draw(other, at(20), results(ALT=25, AST=20, TBIL="0.4", LDLC=150))
-        services.mark_changed([own.pk, other.pk])
+        lab_entry.record_draw(other, at(20), results(ALT=25, AST=20, TBIL="0.4", LDLC=150))
+        runner.mark_changed([own.pk, other.pk])
     discontinue = Alert.objects.get(subject=own, kind="discontinue")
     with capture(execute=True):
         review.record_decision(

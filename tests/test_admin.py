@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 import pytest
 from django.contrib.auth.models import User
 
-from monitoring import services
+from monitoring.evaluation import runner
 from monitoring.models import Alert, LabResult
+from monitoring.services import lab_entry
 from subjects.models import Arm, Dose, Site, Subject
 
 from .factories import make_subject, results
@@ -24,8 +25,8 @@ def staff_client(client):
 @pytest.fixture
 def result():
     subject = make_subject()
-    draw = services.record_draw(subject, datetime(2026, 11, 20, 8, tzinfo=UTC), results(ALT=300))
-    services.evaluate_subjects([subject.pk])
+    draw = lab_entry.record_draw(subject, datetime(2026, 11, 20, 8, tzinfo=UTC), results(ALT=300))
+    runner.evaluate_subjects([subject.pk])
     return draw.results.get()
 
 
@@ -69,7 +70,7 @@ def test_alerts_cannot_be_deleted_in_the_admin(staff_client, result):
 
 
 def test_audit_history_can_be_read_but_not_replayed(staff_client, result):
-    services.correct_result(result, value=30, reason="typo")
+    lab_entry.correct_result(result, value=30, reason="typo")
     first = LabResult.history.filter(id=result.pk).order_by("history_date").first()
     url = f"/admin/monitoring/labresult/{result.pk}/history/"
     assert staff_client.get(url).status_code == 200
@@ -258,7 +259,7 @@ def test_nothing_clinical_records_point_to_can_be_deleted_in_the_admin(
 
 
 def test_an_empty_site_entered_by_mistake_can_be_deleted(staff_client):
-    from monitoring.imports import default_study
+    from monitoring.formats.csv_import import default_study
 
     empty = Site.objects.create(study=default_study(), code="TYPO")
     url = f"/admin/subjects/site/{empty.pk}/delete/"

@@ -8,7 +8,8 @@ from fractions import Fraction
 
 import pytest
 
-from monitoring import analysis, rules
+from monitoring import rules
+from monitoring.reports import analysis
 
 DAY0 = datetime(2026, 1, 10, 10, 0, tzinfo=UTC)  # first dose
 ULN = {"ALT": 40, "AST": 40, "ALP": 100, "TBIL": Fraction(1)}
@@ -154,11 +155,21 @@ def test_r_ratio_needs_alp_in_the_peak_alt_draw():
 
 
 @pytest.mark.parametrize(
-    "df, expected",
-    [(1, 12.7062), (2, 4.3027), (4, 2.7764), (10, 2.2281), (29, 2.0452), (1000, 1.9623)],
+    "n, expected",
+    # Student's t, two-sided 95% (t 0.975), from the published tables, for n - 1 degrees of freedom
+    [(2, 12.706), (3, 4.303), (5, 2.776), (11, 2.228), (30, 2.045), (1001, 1.962)],
 )
-def test_t_quantile_matches_published_tables(df, expected):
-    assert analysis.t_quantile(0.975, df) == pytest.approx(expected, abs=5e-5)
+def test_mean_ci_uses_the_t_quantile_of_the_published_tables(n, expected):
+    values = [0.0, 2.0] * (n // 2) + [1.0] * (n % 2)
+    result = analysis.mean_ci(values)
+    half = (result.ci.high - result.ci.low) / 2
+    assert half / (result.sd / math.sqrt(n)) == pytest.approx(expected, abs=5e-4)
+
+
+def test_wilson_interval_of_8_in_10_matches_the_textbook():
+    # Newcombe (1998), Statistics in Medicine 17:857, and Wikipedia's worked example: 0.490-0.943.
+    ci = analysis.wilson(8, 10)
+    assert (round(ci.low, 3), round(ci.high, 3)) == (0.490, 0.943)
 
 
 def test_wilson_interval_of_2_in_5_matches_the_literature():
@@ -168,7 +179,13 @@ def test_wilson_interval_of_2_in_5_matches_the_literature():
 
 def test_wilson_interval_of_no_events_starts_at_zero():
     ci = analysis.wilson(0, 10)
-    assert ci.low == 0 and ci.high == pytest.approx(0.2775, abs=1e-4)
+    assert ci.low == pytest.approx(0, abs=1e-12) and ci.high == pytest.approx(0.2775, abs=1e-4)
+
+
+def test_newcombe_difference_matches_newcombes_worked_example():
+    # Newcombe (1998) Table II, example (a): 56/70 against 48/80, method 10: 0.0524 to 0.3339.
+    ci = analysis.newcombe(56, 70, 48, 80)
+    assert (round(ci.low, 4), round(ci.high, 4)) == (0.0524, 0.3339)
 
 
 # ---- the arm comparison, computed by hand --------------------------------------------------

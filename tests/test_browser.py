@@ -13,8 +13,10 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from monitoring import services
+from monitoring import tasks
+from monitoring.evaluation import runner
 from monitoring.models import Alert, Decision, SubjectSafetyState
+from monitoring.services import lab_entry
 from subjects import defaults
 from subjects.models import Dose
 
@@ -54,11 +56,11 @@ def study():
     make_user("rita", "safety_reviewer", "Rita Reviewer")
     subject = make_subject("MIP-101", "S01", sex="M", enrolled_on=(now - timedelta(days=30)).date())
     subject.site.coordinators.add(coordinator)
-    services.record_draw(
+    lab_entry.record_draw(
         subject, now - timedelta(days=28), results(ALT=25, AST=22, ALP=80, TBIL="0.6", LDLC=180)
     )
     Dose.objects.create(subject=subject, administered_at=now - timedelta(days=27), dose_mg=200)
-    services.evaluate_subjects([subject.pk])
+    runner.evaluate_subjects([subject.pk])
     return {"subject": subject, "now": now}
 
 
@@ -191,13 +193,13 @@ def test_subject_page_shows_new_alerts_without_a_manual_refresh(
     worker is done."""
     subject, now = study["subject"], study["now"]
     # A slow worker: the entry queues nothing; the test evaluates when it chooses.
-    monkeypatch.setattr(services, "enqueue_evaluation", lambda subject_pks: None)
-    services.record_draw(subject, now - timedelta(days=2), results(ALT=250, AST=30))
+    monkeypatch.setattr(tasks, "enqueue_evaluation", lambda subject_pks: None)
+    lab_entry.record_draw(subject, now - timedelta(days=2), results(ALT=250, AST=30))
     sign_in(page, live_server.url, "chloe")
     page.goto(f"{live_server.url}/subjects/{subject.pk}/")
     expect(page.get_by_text("Evaluation pending.")).to_be_visible()
     shot(page, "15-evaluation-pending")
-    services.evaluate_subjects([subject.pk])
+    runner.evaluate_subjects([subject.pk])
     expect(page.locator("tr[data-alert-kind=severe_elevation]")).to_be_visible(timeout=15_000)
     expect(page.get_by_text("Evaluation pending.")).to_have_count(0)
     shot(page, "16-evaluated")

@@ -10,7 +10,8 @@ import pyreadstat
 import pytest
 from django.core.management import call_command
 
-from monitoring import cdisc, services
+from monitoring.evaluation import runner
+from monitoring.formats import cdisc
 from monitoring.models import Alert, LabDraw, LabResult
 from subjects.models import Arm, Dose, Subject
 
@@ -349,7 +350,7 @@ def test_lb_in_si_units_gives_results_with_their_uln_multiples(files, capsys):
 
 def test_lb_alerts_follow_the_rule_table(files, capsys):
     run(capsys, files["dm"], files["ex"], files["lb"])
-    services.evaluate_subjects(Subject.objects.values_list("pk", flat=True), utc(2014, 1, 17))
+    runner.evaluate_subjects(Subject.objects.values_list("pk", flat=True), utc(2014, 1, 17))
     kinds = list(
         Alert.objects.filter(subject__subject_id="01-701-1015").values_list("kind", flat=True)
     )
@@ -385,7 +386,7 @@ def test_adlb_merges_end_of_treatment_copies_and_skips_other_parameters(files, c
 
 def test_adlb_alerts_follow_the_rule_table(files, capsys):
     run(capsys, files["dm"], files["ex"], files["adlb"])
-    services.evaluate_subjects(Subject.objects.values_list("pk", flat=True), utc(2013, 8, 9))
+    runner.evaluate_subjects(Subject.objects.values_list("pk", flat=True), utc(2013, 8, 9))
     kinds = list(Alert.objects.filter(subject__subject_id=HI).values_list("kind", flat=True))
     # R3 on 08-01 (3.25x); R8 on 08-08 (1.5x ends the episode). Rules v2: no re-start was
     # signed, so every daily dose after 08-01 00:00 (a dose at the draw's instant is not after

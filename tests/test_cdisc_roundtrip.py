@@ -10,8 +10,10 @@ import pyreadstat
 import pytest
 from django.core.management import call_command
 
-from monitoring import sdtm, services, xpt
+from monitoring.evaluation import runner
+from monitoring.formats import sdtm, xpt
 from monitoring.models import Alert, LabResult
+from monitoring.services import lab_entry
 from subjects.models import Dose, Subject
 
 from .factories import make_subject, wipe_study_data
@@ -19,7 +21,7 @@ from .factories import make_subject, wipe_study_data
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-Entry = services.ResultEntry
+Entry = lab_entry.ResultEntry
 
 
 @pytest.fixture
@@ -44,7 +46,7 @@ def study():
         )
     baseline = START - timedelta(days=3)
     for subject in (standard, reduced):
-        services.record_draw(
+        lab_entry.record_draw(
             subject,
             baseline,
             [
@@ -56,7 +58,7 @@ def study():
                 Entry("APOB", Decimal("1.2"), "g/L"),
             ],
         )
-    services.record_draw(
+    lab_entry.record_draw(
         standard,
         START + timedelta(days=14, hours=-1),
         [
@@ -119,7 +121,7 @@ def test_importing_the_export_over_its_own_study_changes_no_value_multiple_or_al
     study, tmp_path
 ):
     """SDTM cannot say a ULN was hepwatch's default: it comes back as reported, same value."""
-    services.evaluate_subjects([s.pk for s in study])
+    runner.evaluate_subjects([s.pk for s in study])
     alerts = sorted(Alert.objects.values_list("subject__subject_id", "kind", "status"))
     before = snapshot()
     call_command("import_cdisc", *export_xpt(tmp_path))

@@ -9,8 +9,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from monitoring import services
+from monitoring.evaluation import runner
 from monitoring.models import Alert, Decision, SubjectSafetyState
+from monitoring.services import lab_entry
 from subjects.models import Dose, Regimen
 
 from .factories import make_subject, results
@@ -36,9 +37,9 @@ def elevated(django_capture_on_commit_callbacks):
     R6) and nothing since: the episode is open."""
     subject = make_subject("MIP-001", enrolled_on=(NOW - timedelta(days=60)).date())
     with django_capture_on_commit_callbacks(execute=True):
-        services.record_draw(subject, at(40), results(ALT=20, AST=20, ALP=80, TBIL="0.5"))
+        lab_entry.record_draw(subject, at(40), results(ALT=20, AST=20, ALP=80, TBIL="0.5"))
         Dose.objects.create(subject=subject, administered_at=at(39, 10), dose_mg=200)
-        services.record_draw(
+        lab_entry.record_draw(
             subject, at(4), results(ALT="213.2", AST=30, TBIL="2.52"), resulted_at=at(4, 14)
         )
     return subject
@@ -102,10 +103,10 @@ def recovered(django_capture_on_commit_callbacks):
     """ALT 3.5× twelve days ago, then 1.2× five days ago: the episode ended, no re-start yet."""
     subject = make_subject("MIP-002", enrolled_on=(NOW - timedelta(days=60)).date())
     with django_capture_on_commit_callbacks(execute=True):
-        services.record_draw(subject, at(40), results(ALT=20, AST=20, ALP=80, TBIL="0.5"))
+        lab_entry.record_draw(subject, at(40), results(ALT=20, AST=20, ALP=80, TBIL="0.5"))
         Dose.objects.create(subject=subject, administered_at=at(39, 10), dose_mg=200)
-        services.record_draw(subject, at(12), results(ALT="143.5"), resulted_at=at(12, 14))
-        services.record_draw(subject, at(5), results(ALT="49.2"), resulted_at=at(5, 14))
+        lab_entry.record_draw(subject, at(12), results(ALT="143.5"), resulted_at=at(12, 14))
+        lab_entry.record_draw(subject, at(5), results(ALT="49.2"), resulted_at=at(5, 14))
     return subject
 
 
@@ -176,8 +177,8 @@ def test_after_signing_the_reviewer_goes_to_the_next_open_case(
 
 
 def test_a_resume_while_the_episode_is_open_is_refused(client, reviewer, recovered):
-    services.record_draw(recovered, at(2), results(ALT=140), resulted_at=at(2, 14))
-    services.evaluate_subjects([recovered.pk])
+    lab_entry.record_draw(recovered, at(2), results(ALT=140), resulted_at=at(2, 14))
+    runner.evaluate_subjects([recovered.pk])
     client.force_login(reviewer)
     alert = Alert.objects.get(subject=recovered, kind="withhold_dose", triggered_at=at(2))
     response = sign(client, alert, "resume_same_dose", "forged")

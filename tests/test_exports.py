@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from openpyxl import load_workbook
 
-from monitoring import exports
+from monitoring.formats import exports
 from monitoring.models import Alert, Decision, LabResult
 from subjects.models import Dose, Site, Subject
 
@@ -63,15 +63,15 @@ def snapshot():
 
 def test_exported_subjects_doses_and_labs_reimport_to_the_same_data(world, tmp_path):
     # A result entered in SI units with a reported ULN, to round-trip units and ULNs too.
-    from monitoring import services
+    from monitoring.services import lab_entry
 
-    services.record_draw(
+    lab_entry.record_draw(
         world["other"],
         world["own"].draws.first().collected_at.replace(hour=9),
         [
-            services.ResultEntry("ALT", Decimal("0.55"), "ukat/L", Decimal("0.58")),
-            services.ResultEntry("TBIL", Decimal("12.3"), "umol/L"),
-            services.ResultEntry("APOB", Decimal("1.05"), "g/L"),
+            lab_entry.ResultEntry("ALT", Decimal("0.55"), "ukat/L", Decimal("0.58")),
+            lab_entry.ResultEntry("TBIL", Decimal("12.3"), "umol/L"),
+            lab_entry.ResultEntry("APOB", Decimal("1.05"), "g/L"),
         ],
         symptoms=True,
     )
@@ -210,7 +210,7 @@ FORMULA = '=HYPERLINK("http://x","y")'
 @pytest.fixture
 def formula_subject(world, django_capture_on_commit_callbacks):
     """A subject whose ID, site code and arm name are each a spreadsheet formula, with an alert."""
-    from monitoring import services
+    from monitoring.services import lab_entry
     from subjects.models import Arm, Regimen
 
     from .factories import make_subject, results
@@ -223,7 +223,7 @@ def formula_subject(world, django_capture_on_commit_callbacks):
     Arm.objects.create(study=study, code="formula", name=FORMULA, regimen=regimen)
     subject = make_subject(FORMULA, FORMULA, arm="formula")
     with django_capture_on_commit_callbacks(execute=True):
-        services.record_draw(subject, at(2), results(ALT=300, AST=30))
+        lab_entry.record_draw(subject, at(2), results(ALT=300, AST=30))
     assert Alert.objects.filter(subject=subject).exists()
     return subject
 

@@ -12,8 +12,11 @@ from django.db import connection, connections
 from django.urls import reverse
 
 from config.celery import app as celery_app
-from monitoring import imports, services, tasks
+from monitoring import tasks
+from monitoring.evaluation import runner
+from monitoring.formats import csv_import
 from monitoring.models import Alert, LabDraw, LabResult, SubjectSafetyState
+from monitoring.services import lab_entry
 from subjects.models import Subject
 
 from .factories import make_subject, results
@@ -54,14 +57,14 @@ def test_redis_stopping_while_draws_are_entered_loses_nothing(private_redis, tmp
     during = [make_subject(f"D-{i}") for i in range(4)]
     with process(worker_args("faults"), env, tmp_path / "worker.log"):
         for subject in before:
-            services.record_draw(subject, AT, results(ALT=150, AST=30))
+            lab_entry.record_draw(subject, AT, results(ALT=150, AST=30))
         assert wait_until(lambda: all(withheld(s) for s in before), 30), (
             tmp_path / "worker.log"
         ).read_text()[-3000:]
 
         private_redis.stop()
         for subject in during:  # coordinators keep entering: every save succeeds
-            services.record_draw(subject, AT, results(ALT=150, AST=30))
+            lab_entry.record_draw(subject, AT, results(ALT=150, AST=30))
         assert LabDraw.objects.filter(subject__in=during).count() == 4
         assert all(SubjectSafetyState.objects.get(subject=s).pending for s in during)
         assert not any(withheld(s) for s in during)
@@ -97,8 +100,8 @@ def test_worker_killed_mid_evaluation_runs_it_again_with_one_alert_of_each_kind(
             for i in range(n)
         )
     )
-    imports.import_subjects(str(subjects_csv))  # the import modules write; nothing is queued
-    imports.import_labs(str(labs_csv))
+    csv_import.import_subjects(str(subjects_csv))  # the import modules write; nothing is queued
+    csv_import.import_labs(str(labs_csv))
     subjects = list(Subject.objects.order_by("pk"))
     last = subjects[-1]
 
@@ -141,7 +144,7 @@ def test_two_draws_saved_at_the_same_moment_give_no_duplicate_or_lost_alerts():
     def enter(at, alt):
         try:
             barrier.wait(5)
-            services.record_draw(subject, at, results(ALT=alt, AST=30))
+            lab_entry.record_draw(subject, at, results(ALT=alt, AST=30))
         except Exception as exc:  # collected and asserted below
             errors.append(exc)
         finally:
@@ -156,7 +159,7 @@ def test_two_draws_saved_at_the_same_moment_give_no_duplicate_or_lost_alerts():
     for t in threads:
         t.join(30)
     assert errors == []
-    services.evaluate_subjects([subject.pk], as_of=AT + timedelta(days=4))
+    runner.evaluate_subjects([subject.pk], as_of=AT + timedelta(days=4))
     alerts = Alert.objects.filter(subject=subject)
     identities = list(alerts.values_list("kind", "triggered_at"))
     assert len(identities) == len(set(identities)), "an alert was raised twice"
@@ -181,7 +184,7 @@ def test_database_connection_dropping_during_an_import_writes_nothing_and_a_reru
         "S-001,2026-01-04T08:00:00,ALT,30,U/L,\n"
         "S-001,2026-01-12T08:00:00,ALT,150,U/L,\n"
     )
-    real_insert = imports.insert_rows
+    real_insert = csv_import.insert_rows
     calls = []
 
     def drop_connection_on_second_insert(model, *args, **kwargs):
@@ -194,7 +197,7 @@ def test_database_connection_dropping_during_an_import_writes_nothing_and_a_reru
             other.close()
         return real_insert(model, *args, **kwargs)
 
-    monkeypatch.setattr(imports, "insert_rows", drop_connection_on_second_insert)
+    monkeypatch.setattr(csv_import, "insert_rows", drop_connection_on_second_insert)
     with pytest.raises(SystemExit) as stop:
         call_command("import_csv", labs=str(labs))
     assert stop.value.code == 1
@@ -202,7 +205,7 @@ def test_database_connection_dropping_during_an_import_writes_nothing_and_a_reru
     connection.close()
     assert LabDraw.objects.count() == 0 and LabResult.objects.count() == 0
 
-    monkeypatch.setattr(imports, "insert_rows", real_insert)
+    monkeypatch.setattr(csv_import, "insert_rows", real_insert)
     call_command("import_csv", labs=str(labs))
     assert LabResult.objects.count() == 2
     assert LabResult.objects.get(value=Decimal(150)).uln_multiple > 3

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitoring import imports, units
+from monitoring import units
+from monitoring.formats import csv_import
 from monitoring.models import LabDraw, LabResult
 
 from .factories import make_subject
@@ -106,8 +107,8 @@ def test_any_labs_file_imports_cleanly_or_is_refused_with_a_reason(subject, cont
         path = Path(folder) / "labs.csv"
         path.write_bytes(content)
         try:
-            summary = imports.import_labs(str(path))
-        except imports.BadRow as bad:
+            summary = csv_import.import_labs(str(path))
+        except csv_import.BadRow as bad:
             assert str(bad).startswith(f"{path}:")
             assert bad.field and bad.reason
             assert (LabDraw.objects.count(), LabResult.objects.count()) == counts
@@ -123,8 +124,8 @@ def test_a_ten_megabyte_line_is_refused_with_a_reason(subject, tmp_path):
         "subject_id,collected_at,test,value,unit,uln\n"
         f"S-001,2026-01-05T08:00:00Z,ALT,{'9' * 10_000_000},U/L,\n"
     )
-    with pytest.raises(imports.BadRow) as bad:
-        imports.import_labs(str(path))
+    with pytest.raises(csv_import.BadRow) as bad:
+        csv_import.import_labs(str(path))
     assert bad.value.line == 2
     assert LabResult.objects.count() == 0
 
@@ -156,7 +157,7 @@ def imported_or_refused(importer, path, before):
 
     try:
         importer(str(path))
-    except imports.BadRow as bad:
+    except csv_import.BadRow as bad:
         assert bad.field and bad.reason
         assert stored_rows() == before
         return
@@ -189,7 +190,7 @@ def test_any_doses_file_imports_cleanly_or_is_refused_with_a_reason(subject, row
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "doses.csv"
         path.write_bytes(csv_bytes(rows))
-        imported_or_refused(imports.import_doses, path, stored_rows())
+        imported_or_refused(csv_import.import_doses, path, stored_rows())
 
 
 @fuzz
@@ -214,7 +215,7 @@ def test_any_subjects_file_imports_cleanly_or_is_refused_with_a_reason(subject, 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "subjects.csv"
         path.write_bytes(csv_bytes(rows))
-        imported_or_refused(imports.import_subjects, path, stored_rows())
+        imported_or_refused(csv_import.import_subjects, path, stored_rows())
 
 
 @fuzz
@@ -240,7 +241,7 @@ def test_any_subjects_file_imports_cleanly_or_is_refused_with_a_reason(subject, 
 def test_any_cdisc_lb_file_imports_cleanly_or_is_refused_with_a_reason(subject, rows):
     from django.conf import settings as django_settings
 
-    from monitoring import cdisc
+    from monitoring.formats import cdisc
 
     for row in rows:
         row["STUDYID"] = django_settings.HEPWATCH_DEFAULT_STUDY

@@ -13,8 +13,9 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from monitoring import services, units
+from monitoring import units
 from monitoring.models import Alert, LabResult
+from monitoring.services import lab_entry
 from subjects import inputs
 from subjects.models import Dose
 
@@ -76,12 +77,12 @@ def extreme(db, django_capture_on_commit_callbacks):
         )
         for corner in range(4):
             entries = [
-                services.ResultEntry(analyte, value, spec.canonical_unit, uln)
+                lab_entry.ResultEntry(analyte, value, spec.canonical_unit, uln)
                 for analyte, spec in units.ANALYTES.items()
                 for value, uln in [extremes(analyte)[corner % len(extremes(analyte))]]
             ]
-            services.record_draw(subject, NOW - timedelta(days=10 - corner), entries)
-        services.record_draw(
+            lab_entry.record_draw(subject, NOW - timedelta(days=10 - corner), entries)
+        lab_entry.record_draw(
             subject, NOW - timedelta(days=5), [other_unit_high(a) for a in units.ANALYTES]
         )
     for result in LabResult.objects.filter(draw__subject=subject):
@@ -100,7 +101,7 @@ def other_unit_high(analyte):
     value = units.as_decimal(Fraction(high) / factor, 6)
     while Fraction(value) * factor > high:
         value -= Decimal("0.000001")
-    return services.ResultEntry(analyte, value, unit)
+    return lab_entry.ResultEntry(analyte, value, unit)
 
 
 def crawl_urls(subject):

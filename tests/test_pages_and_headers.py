@@ -5,8 +5,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from monitoring import services
+from monitoring.evaluation import runner
 from monitoring.models import Alert
+from monitoring.services import lab_entry
 
 from .reporting import build_world
 
@@ -51,8 +52,8 @@ def test_a_refused_page_is_the_apps_403_page_with_the_reason(client, world):
 def test_a_decision_on_an_alert_that_is_no_longer_open_shows_why(client, world):
     closed = Alert.objects.get(subject=world["own"], kind="withhold_dose")
     result = closed.draw.results.get(analyte="ALT")
-    services.correct_result(result, value=30, reason="transcription error")
-    services.evaluate_subjects([world["own"].pk])
+    lab_entry.correct_result(result, value=30, reason="transcription error")
+    runner.evaluate_subjects([world["own"].pk])
     closed.refresh_from_db()
     assert closed.status == Alert.Status.RETRACTED
     decisions = closed.decisions.count()

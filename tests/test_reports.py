@@ -12,8 +12,9 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from monitoring import reports, rules
+from monitoring import rules
 from monitoring.models import Alert
+from monitoring.reports import subject_report
 
 from .reporting import build_world
 
@@ -47,7 +48,7 @@ def test_pdf_holds_the_subject_id_the_chart_and_every_alert_with_its_decision(wo
     subject = world["own"]
     alerts = list(Alert.objects.filter(subject=subject))
     assert {a.kind for a in alerts} >= {"withhold_dose", "discontinue", "confirmation_overdue"}
-    content = reports.report_pdf(reports.subject_report(subject))
+    content = subject_report.report_pdf(subject_report.subject_report(subject))
 
     assert content.startswith(b"%PDF-")
     text = flat(pdf_text(content, tmp_path))
@@ -79,14 +80,14 @@ def test_pdf_holds_the_subject_id_the_chart_and_every_alert_with_its_decision(wo
 
 @pytest.mark.parametrize("paper, size", [("a4", "(A4)"), ("letter", "612 x 792 pts (letter)")])
 def test_pdf_comes_in_a4_and_letter(world, tmp_path, paper, size):
-    content = reports.report_pdf(reports.subject_report(world["own"]), paper)
+    content = subject_report.report_pdf(subject_report.subject_report(world["own"]), paper)
     (line,) = [x for x in pdf_info(content, tmp_path).splitlines() if x.startswith("Page size:")]
     assert line.endswith(size)
 
 
 def test_csv_bundle_holds_the_same_content(world):
-    report = reports.subject_report(world["own"])
-    archive = zipfile.ZipFile(io.BytesIO(reports.report_csv_bundle(report)))
+    report = subject_report.subject_report(world["own"])
+    archive = zipfile.ZipFile(io.BytesIO(subject_report.report_csv_bundle(report)))
     names = set(archive.namelist())
     assert names == {
         "subject.csv",
@@ -164,5 +165,7 @@ def test_a_subject_id_cannot_break_out_of_the_pdf_page_header(world, tmp_path):
     subject = world["other"]
     subject.subject_id = 'X"}body{display:none}</style>pwned'
     subject.save()
-    text = flat(pdf_text(reports.report_pdf(reports.subject_report(subject)), tmp_path))
+    text = flat(
+        pdf_text(subject_report.report_pdf(subject_report.subject_report(subject)), tmp_path)
+    )
     assert "pwned" in text and "Alerts, decisions and signatures" in text

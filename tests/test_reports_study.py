@@ -8,7 +8,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from monitoring import analysis
+from monitoring.reports import analysis
 from subjects.models import Subject
 
 from .reporting import build_world

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from monitoring import sdtm
+from monitoring.formats import sdtm
 
 from .reporting import build_world
 
@@ -110,12 +110,12 @@ def test_lb_rows_carry_units_ranges_flags_grades_and_days(files):
 def test_a_reported_uln_in_si_units_gives_both_original_and_standard_ranges(world, tmp_path):
     from decimal import Decimal
 
-    from monitoring import services
+    from monitoring.services import lab_entry
 
-    services.record_draw(
+    lab_entry.record_draw(
         world["other"],
         world["other"].draws.last().collected_at.replace(hour=11),
-        [services.ResultEntry("ALT", Decimal("1.2"), "ukat/L", Decimal("0.55"))],
+        [lab_entry.ResultEntry("ALT", Decimal("1.2"), "ukat/L", Decimal("0.55"))],
     )
     (row,) = [r for r in sdtm.lb().rows if r["LBORRESU"] == "ukat/L" and r["LBTESTCD"] == "ALT"]
     assert (row["LBORRES"], row["LBORNRHI"]) == ("1.2", "0.55")

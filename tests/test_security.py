@@ -70,16 +70,17 @@ def test_wrong_signatures_count_towards_the_sign_in_lockout(client):
 
     from django.contrib.auth.models import Group
 
-    from monitoring import services
+    from monitoring.evaluation import runner
     from monitoring.models import Alert, Decision
+    from monitoring.services import lab_entry
 
     from .factories import make_subject, results
 
     reviewer = User.objects.create_user("rita", password=PASSWORD)
     reviewer.groups.add(Group.objects.get(name="safety_reviewer"))
     subject = make_subject()
-    services.record_draw(subject, datetime(2026, 11, 20, 8, tzinfo=UTC), results(ALT=300))
-    services.evaluate_subjects([subject.pk])
+    lab_entry.record_draw(subject, datetime(2026, 11, 20, 8, tzinfo=UTC), results(ALT=300))
+    runner.evaluate_subjects([subject.pk])
     alert = Alert.objects.get(kind="withhold_dose")
     client.force_login(reviewer)
     decision = {"action": "withhold", "reason": "ALT 7x", "password": "wrong-password"}

@@ -7,8 +7,9 @@ from fractions import Fraction
 import pytest
 from django.contrib.auth.models import User
 
-from monitoring import services
+from monitoring.evaluation import loader, runner
 from monitoring.models import Alert, LabResult, SubjectSafetyState
+from monitoring.services import errors, lab_entry
 from subjects.services import record_dose
 
 from .factories import make_subject, results
@@ -21,7 +22,7 @@ JAN30 = datetime(2026, 1, 30, 8, 0, tzinfo=UTC)
 
 def test_recording_a_draw_at_three_and_a_half_times_uln_opens_withhold_dose():
     subject = make_subject()
-    draw = services.record_draw(subject, JAN30, results(ALT="143.5", AST=30))
+    draw = lab_entry.record_draw(subject, JAN30, results(ALT="143.5", AST=30))
     alert = Alert.objects.get(subject=subject, kind="withhold_dose")
     assert (alert.kind, alert.rule, alert.severity, alert.status) == (
         "withhold_dose",
@@ -37,8 +38,8 @@ def test_recording_a_draw_at_three_and_a_half_times_uln_opens_withhold_dose():
 
 def test_result_stores_canonical_value_uln_and_multiple():
     subject = make_subject(sex="F")
-    draw = services.record_draw(
-        subject, JAN30, [services.ResultEntry("ALT", Decimal("1.65"), "ukat/L")]
+    draw = lab_entry.record_draw(
+        subject, JAN30, [lab_entry.ResultEntry("ALT", Decimal("1.65"), "ukat/L")]
     )
     result = draw.results.get()
     assert result.value_canonical == Decimal("99")
@@ -48,9 +49,9 @@ def test_result_stores_canonical_value_uln_and_multiple():
 
 def test_a_second_draw_at_the_same_time_is_refused_naming_the_field():
     subject = make_subject()
-    services.record_draw(subject, JAN30, results(ALT=30))
-    with pytest.raises(services.EntryError) as error:
-        services.record_draw(subject, JAN30, results(ALT=40))
+    lab_entry.record_draw(subject, JAN30, results(ALT=30))
+    with pytest.raises(errors.EntryError) as error:
+        lab_entry.record_draw(subject, JAN30, results(ALT=40))
     assert error.value.field == "collected_at"
     assert subject.draws.count() == 1
 
@@ -58,11 +59,11 @@ def test_a_second_draw_at_the_same_time_is_refused_naming_the_field():
 def test_correcting_a_typo_retracts_the_alert_it_caused_and_keeps_who_and_why():
     user = User.objects.create_user("coord")
     subject = make_subject()
-    draw = services.record_draw(subject, JAN30, results(ALT=350, AST=30), user=user)
+    draw = lab_entry.record_draw(subject, JAN30, results(ALT=350, AST=30), user=user)
     alert = Alert.objects.get(subject=subject, kind="withhold_dose")
     result = draw.results.get(analyte="ALT")
 
-    services.correct_result(result, value=Decimal(35), reason="transcription typo", user=user)
+    lab_entry.correct_result(result, value=Decimal(35), reason="transcription typo", user=user)
 
     alert.refresh_from_db()
     assert alert.status == "retracted"
@@ -77,10 +78,10 @@ def test_correcting_a_typo_retracts_the_alert_it_caused_and_keeps_who_and_why():
 
 def test_correction_without_a_reason_is_refused_and_nothing_changes():
     subject = make_subject()
-    draw = services.record_draw(subject, JAN30, results(ALT=350))
+    draw = lab_entry.record_draw(subject, JAN30, results(ALT=350))
     result = draw.results.get()
-    with pytest.raises(services.EntryError) as error:
-        services.correct_result(result, value=Decimal(35), reason="  ")
+    with pytest.raises(errors.EntryError) as error:
+        lab_entry.correct_result(result, value=Decimal(35), reason="  ")
     assert error.value.field == "reason"
     result.refresh_from_db()
     assert result.value == Decimal(350)
@@ -88,28 +89,28 @@ def test_correction_without_a_reason_is_refused_and_nothing_changes():
 
 def test_correcting_back_reopens_the_retracted_alert():
     subject = make_subject()
-    draw = services.record_draw(subject, JAN30, results(ALT=350))
+    draw = lab_entry.record_draw(subject, JAN30, results(ALT=350))
     result = draw.results.get()
-    services.correct_result(result, value=Decimal(35), reason="typo")
-    services.correct_result(result, value=Decimal(350), reason="the first value was right")
+    lab_entry.correct_result(result, value=Decimal(35), reason="typo")
+    lab_entry.correct_result(result, value=Decimal(350), reason="the first value was right")
     alert = Alert.objects.get(subject=subject, kind="withhold_dose")
     assert alert.status == "open" and not alert.closed_by_rules
 
 
 def test_re_evaluation_is_idempotent():
     subject = make_subject()
-    services.record_draw(subject, JAN30, results(ALT=250, AST=30))
+    lab_entry.record_draw(subject, JAN30, results(ALT=250, AST=30))
     before = list(Alert.objects.values_list("id", "kind", "status", "explanation"))
     history_rows = Alert.history.count()
-    services.evaluate_subjects([subject.pk])
-    services.evaluate_subjects([subject.pk])
+    runner.evaluate_subjects([subject.pk])
+    runner.evaluate_subjects([subject.pk])
     assert list(Alert.objects.values_list("id", "kind", "status", "explanation")) == before
     assert Alert.history.count() == history_rows
 
 
 def test_dose_while_withheld_is_raised_when_the_dose_is_recorded():
     subject = make_subject()
-    services.record_draw(subject, JAN30, results(ALT=150), resulted_at=JAN30 + timedelta(hours=3))
+    lab_entry.record_draw(subject, JAN30, results(ALT=150), resulted_at=JAN30 + timedelta(hours=3))
     dose = record_dose(subject, datetime(2026, 2, 2, 9, tzinfo=UTC), Decimal(200))
     alert = Alert.objects.get(subject=subject, kind="dose_while_withheld")
     assert alert.dose == dose and alert.severity == "critical"
@@ -118,9 +119,9 @@ def test_dose_while_withheld_is_raised_when_the_dose_is_recorded():
 def test_overdue_alert_is_resolved_when_the_lab_arrives():
     subject = make_subject()
     record_dose(subject, datetime(2026, 1, 5, 9, tzinfo=UTC), Decimal(200))
-    services.evaluate_subjects([subject.pk], as_of=datetime(2026, 1, 20, tzinfo=UTC))
+    runner.evaluate_subjects([subject.pk], as_of=datetime(2026, 1, 20, tzinfo=UTC))
     overdue = Alert.objects.get(subject=subject, kind="lab_overdue")
-    services.record_draw(subject, datetime(2026, 1, 21, 8, tzinfo=UTC), results(ALT=30, AST=30))
+    lab_entry.record_draw(subject, datetime(2026, 1, 21, 8, tzinfo=UTC), results(ALT=30, AST=30))
     overdue.refresh_from_db()
     assert overdue.status == "resolved" and overdue.closed_by_rules
 
@@ -128,15 +129,15 @@ def test_overdue_alert_is_resolved_when_the_lab_arrives():
 def test_evaluating_as_of_an_earlier_time_drops_undecided_overdue_alerts_of_a_later_one():
     subject = make_subject()
     record_dose(subject, datetime(2026, 1, 5, 9, tzinfo=UTC), Decimal(200))
-    services.evaluate_subjects([subject.pk], as_of=datetime(2026, 3, 1, tzinfo=UTC))
+    runner.evaluate_subjects([subject.pk], as_of=datetime(2026, 3, 1, tzinfo=UTC))
     assert Alert.objects.filter(kind="lab_overdue").count() == 1
-    services.evaluate_subjects([subject.pk], as_of=datetime(2026, 1, 10, tzinfo=UTC))
+    runner.evaluate_subjects([subject.pk], as_of=datetime(2026, 1, 10, tzinfo=UTC))
     assert list(Alert.objects.values_list("kind", flat=True)) == ["missing_baseline"]
 
 
 def test_changing_sex_re_resolves_default_ulns():
     subject = make_subject(sex="M")
-    draw = services.record_draw(subject, JAN30, results(ALT=99))
+    draw = lab_entry.record_draw(subject, JAN30, results(ALT=99))
     assert not Alert.objects.filter(kind="withhold_dose").exists()
     from subjects.services import update_subject
 
@@ -146,25 +147,25 @@ def test_changing_sex_re_resolves_default_ulns():
 
 
 def test_the_loader_reads_draws_results_doses_decisions_and_the_starting_regimen():
-    """One loader (services.load_histories) gives the rules each subject's whole history,
+    """One loader (loader.load_histories) gives the rules each subject's whole history,
     for one subject or many at once."""
     subject = make_subject()
     other = make_subject("S-002", sex="F", arm="reduced")
     record_dose(subject, datetime(2026, 1, 20, 9, 0, tzinfo=UTC), Decimal(200))
-    services.record_draw(subject, datetime(2026, 1, 5, 8, 0, tzinfo=UTC), results(ALT=20))
-    services.record_draw(
+    lab_entry.record_draw(subject, datetime(2026, 1, 5, 8, 0, tzinfo=UTC), results(ALT=20))
+    lab_entry.record_draw(
         subject,
         JAN30,
         [
-            services.ResultEntry("ALT", Decimal("2.25"), "ukat/L", Decimal("0.68")),
-            services.ResultEntry("TBIL", Decimal(41), "umol/L"),
+            lab_entry.ResultEntry("ALT", Decimal("2.25"), "ukat/L", Decimal("0.68")),
+            lab_entry.ResultEntry("TBIL", Decimal(41), "umol/L"),
         ],
         symptoms=True,
         resulted_at=JAN30 + timedelta(hours=5),
     )
-    services.record_draw(other, JAN30, results(AST=99))
-    together = services.load_histories([subject.pk, other.pk])
-    alone = services.history_of(subject)
+    lab_entry.record_draw(other, JAN30, results(AST=99))
+    together = loader.load_histories([subject.pk, other.pk])
+    alone = loader.history_of(subject)
     assert in_order(together[subject.pk]) == in_order(alone)
     assert len(alone.draws) == 2 and len(alone.doses) == 1
     late = max(alone.draws, key=lambda d: d.collected_at)

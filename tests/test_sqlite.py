@@ -29,8 +29,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
-from monitoring import services
-from monitoring.imports import default_study
+from monitoring.formats.csv_import import default_study
+from monitoring.services import lab_entry
 from subjects.models import Arm, Site, Subject
 
 study = default_study()
@@ -48,8 +48,8 @@ subjects = [
     )
     for n in range({SUBJECTS})
 ]
-ALT = services.ResultEntry("ALT", Decimal(150), "U/L")
-services.record_draw(subjects[0], timezone.now() - timedelta(days=2), [ALT])
+ALT = lab_entry.ResultEntry("ALT", Decimal(150), "U/L")
+lab_entry.record_draw(subjects[0], timezone.now() - timedelta(days=2), [ALT])
 alert = subjects[0].alerts.get(kind="withhold_dose")
 print(json.dumps({{"subjects": [s.pk for s in subjects], "alert": alert.pk}}))
 """

@@ -10,11 +10,15 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from monitoring import ctcae, review, rules, services
+from monitoring import ctcae, rules
+from monitoring.evaluation import runner
 from monitoring.models import Alert, Decision, LabDraw, LabResult, SubjectSafetyState
+from monitoring.services import lab_entry, review
 from subjects.models import Dose
 
 from .factories import make_subject, results
@@ -57,12 +61,12 @@ def world(django_capture_on_commit_callbacks):
     other.site.coordinators.add(other_coordinator)
     with django_capture_on_commit_callbacks(execute=True):
         for subject in (own, other):
-            services.record_draw(subject, at(60), results(ALT=20, AST=20, ALP=80, TBIL="0.5"))
+            lab_entry.record_draw(subject, at(60), results(ALT=20, AST=20, ALP=80, TBIL="0.5"))
             Dose.objects.create(subject=subject, administered_at=at(59, 10), dose_mg=200)
-        draw = services.record_draw(
+        draw = lab_entry.record_draw(
             own, at(3), results(ALT="143.5", AST=30), resulted_at=at(3, hour=14)
         )
-        services.mark_changed([own.pk, other.pk])
+        runner.mark_changed([own.pk, other.pk])
     alert = Alert.objects.get(subject=own, kind="withhold_dose")
     return {
         "coordinator": coordinator,
@@ -96,6 +100,7 @@ def urls(w):
     }
 
 
+SUBJECT_PAGE_QUERIES = 20
 SUBJECT_PAGES = (
     "subject",
     "subject_status",
@@ -241,12 +246,12 @@ def test_subject_page_shows_chart_lab_grades_alerts_and_the_dosing_block(client,
 
 def test_subject_page_says_evaluation_pending_until_the_rules_have_run(client, world):
     client.force_login(world["coordinator"])
-    services.mark_changed([world["own"].pk], evaluate=False)
+    runner.mark_changed([world["own"].pk], evaluate=False)
     page = client.get(urls(world)["subject"]).content.decode()
     assert "Evaluation pending" in page and 'data-pending="1"' in page
     status = client.get(urls(world)["subject_status"]).content.decode()
     assert 'data-pending="1"' in status
-    services.evaluate_subjects([world["own"].pk])
+    runner.evaluate_subjects([world["own"].pk])
     status = client.get(urls(world)["subject_status"]).content.decode()
     assert 'data-pending="0"' in status
 
@@ -382,7 +387,7 @@ def test_one_evaluation_sends_the_reviewers_one_email_listing_its_alerts_with_ab
     settings.HEPWATCH_BASE_URL = "https://hepwatch.example.org"
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        services.record_draw(world["other"], at(1), results(ALT=250, AST=30))
+        lab_entry.record_draw(world["other"], at(1), results(ALT=250, AST=30))
     (message,) = mail.outbox
     assert message.subject == "[hepwatch] CRITICAL: 2 alerts for MIP-002"
     assert message.to == ["rita@example.org"]
@@ -524,7 +529,7 @@ def test_dose_before_the_elevated_results_were_known_is_recorded_without_a_warni
 
 def test_dose_is_judged_on_the_data_even_before_the_evaluation_has_run(client, world):
     other = world["other"]
-    services.record_draw(other, at(2), results(ALT=150, AST=30), resulted_at=at(2, hour=12))
+    lab_entry.record_draw(other, at(2), results(ALT=150, AST=30), resulted_at=at(2, hour=12))
     assert SubjectSafetyState.objects.get(subject=other).pending
     client.force_login(world["other_coordinator"])
     response = client.post(reverse("dose_new", args=[other.pk]), dose_post())
@@ -734,3 +739,33 @@ def test_dashboard_counts_open_alerts_and_states(client, world):
     )
     states = {state: count for state, _, count in d.subjects_by_state}
     assert states["withheld"] == 1 and states["dosing"] == 1
+
+
+# ---- query counts: they must not grow with the data --------------------------------------
+
+
+def page_queries(client, url):
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_subject_page_queries_do_not_grow_with_its_draws(
+    client, world, django_capture_on_commit_callbacks
+):
+    client.force_login(world["coordinator"])
+    url = reverse("subject", args=[world["own"].pk])
+    few = page_queries(client, url)
+    with django_capture_on_commit_callbacks(execute=True):
+        for day in range(4, 40, 2):
+            lab_entry.record_draw(world["own"], at(day), results(ALT=40, AST=30, TBIL="0.6"))
+    assert page_queries(client, url) == few <= SUBJECT_PAGE_QUERIES
+
+
+@pytest.mark.parametrize("name, most", [("alerts", 12), ("dashboard", 16), ("subjects", 10)])
+def test_list_pages_stay_within_their_query_counts(
+    client, world, name, most, django_assert_max_num_queries
+):
+    client.force_login(world["reviewer"])
+    with django_assert_max_num_queries(most):
+        assert client.get(reverse(name)).status_code == 200

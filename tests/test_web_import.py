@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from monitoring import lab_upload
+from monitoring.formats import lab_upload
 from monitoring.models import Alert, LabDraw, LabResult
 
 from .reporting import build_world

@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 import pytest
 
 from config.celery import app as celery_app
-from monitoring import services, tasks
+from monitoring import tasks
 from monitoring.models import Alert, LabDraw, SubjectSafetyState
+from monitoring.services import lab_entry
 
 from .factories import make_subject, results
 from .processes import spare_port, use_broker, wait_until
@@ -32,7 +33,7 @@ def test_draw_at_three_and_a_half_times_uln_opens_withhold_dose_through_the_work
     celery_worker_thread,
 ):
     subject = make_subject()
-    services.record_draw(subject, DRAW_AT, results(ALT="143.5", AST=30))
+    lab_entry.record_draw(subject, DRAW_AT, results(ALT="143.5", AST=30))
     assert wait_until(
         lambda: Alert.objects.filter(subject=subject, kind="withhold_dose").exists(), 10
     ), "no withhold_dose alert within 10 seconds"
@@ -44,7 +45,7 @@ def test_entry_is_saved_when_the_broker_is_down_and_the_sweep_evaluates_it_later
     unreachable_broker,
 ):
     subject = make_subject()
-    services.record_draw(subject, DRAW_AT, results(ALT=150, AST=30))  # no exception
+    lab_entry.record_draw(subject, DRAW_AT, results(ALT=150, AST=30))  # no exception
 
     assert LabDraw.objects.filter(subject=subject).count() == 1
     assert not Alert.objects.filter(subject=subject).exists()
@@ -62,7 +63,7 @@ def test_sweep_through_the_worker_catches_up_after_the_broker_returns(celery_wor
     good = celery_app.conf.broker_url
     use_broker(f"redis://127.0.0.1:{spare_port()}/0")
     try:
-        services.record_draw(subject, DRAW_AT, results(ALT=150, AST=30))
+        lab_entry.record_draw(subject, DRAW_AT, results(ALT=150, AST=30))
     finally:
         use_broker(good)
     assert SubjectSafetyState.objects.get(subject=subject).pending

@@ -1,88 +1,22 @@
-"""Presentation helpers. Severity and safety state each have one colour and one icon, defined
-here and nowhere else."""
+"""Template tags and filters; badges, labels and colours come from monitoring/presentation.py."""
 
-import html
 from datetime import UTC
-from functools import lru_cache
 
 from django import template
 from django.templatetags.l10n import localize, unlocalize
 from django.urls import reverse
-from django.utils.html import conditional_escape, format_html
+from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from monitoring import rules, units
-from monitoring.models import STATE_CHOICES
+from monitoring import presentation, units
 from subjects import access
 
 register = template.Library()
 
-SEVERITY_STYLE = {
-    "critical": ("bi-exclamation-octagon-fill", "Critical"),
-    "high": ("bi-exclamation-triangle-fill", "High"),
-    "medium": ("bi-exclamation-circle-fill", "Medium"),
-    "low": ("bi-info-circle-fill", "Low"),
-}
-STATE_ICONS = {
-    rules.DOSING: "bi-check-circle",
-    rules.MONITORING: "bi-eye",
-    rules.CLOSE_OBSERVATION: "bi-binoculars",
-    rules.RESTART_PENDING: "bi-hourglass-split",
-    rules.WITHHELD: "bi-pause-circle-fill",
-    rules.DISCONTINUED: "bi-x-octagon-fill",
-}
-STATE_LABELS = dict(STATE_CHOICES)
-STATUS_STYLE = {
-    "open": "status-open",
-    "acknowledged": "status-acknowledged",
-    "resolved": "status-resolved",
-    "retracted": "status-retracted",
-}
-
-
-@register.simple_tag
-def severity_badge(severity, label=True):
-    icon, text = SEVERITY_STYLE.get(severity, ("bi-question-circle", severity))
-    if not label:
-        return format_html(
-            '<i class="bi {} sev-icon sev-{}" role="img" aria-label="{}" title="{}"></i>',
-            icon,
-            severity,
-            text,
-            text,
-        )
-    return format_html(
-        '<span class="badge sev-badge sev-{}"><i class="bi {}" aria-hidden="true"></i> {}</span>',
-        severity,
-        icon,
-        text,
-    )
-
-
-def severity_html(severity, label=True):
-    return severity_badge(severity, label)
-
-
-@register.simple_tag
-def state_badge(state):
-    icon = STATE_ICONS.get(state, "bi-question-circle")
-    text = STATE_LABELS.get(state, state or "Not evaluated")
-    return format_html(
-        '<span class="badge state-badge state-{}"><i class="bi {}" aria-hidden="true"></i> {}'
-        "</span>",
-        state or "none",
-        icon,
-        text,
-    )
-
-
-@register.simple_tag
-def status_badge(status, label=None):
-    return format_html(
-        '<span class="badge status-badge {}">{}</span>',
-        STATUS_STYLE.get(status, ""),
-        label or status.capitalize(),
-    )
+severity_badge = register.simple_tag(presentation.severity_badge)
+state_badge = register.simple_tag(presentation.state_badge)
+status_badge = register.simple_tag(presentation.status_badge)
+multiple = register.filter(presentation.multiple)
 
 
 @register.filter
@@ -97,14 +31,6 @@ def has_role(user, role):
 @register.filter
 def role_label(user):
     return access.role_label(user)
-
-
-@register.filter
-def multiple(value):
-    """×ULN truncated to 2 decimals (never shows 3.00× for 2.999×)."""
-    if value is None or value == "":
-        return "—"
-    return units.format_multiple(units.Fraction(value))
 
 
 @register.filter
@@ -161,85 +87,84 @@ def control(field, extra=""):
 
 @register.simple_tag
 def lab_rows(draws, analytes):
-    """The rows of a subject's lab table, latest first, built in one pass: a subject followed
-    for years has hundreds of draws, and the template loop cost more than the cells."""
-    symptoms = '<td><span class="badge text-bg-danger">yes</span></td>'
-    rows = []
-    for row in reversed(draws):
-        draw = row.draw
-        cells = "".join(lab_cell(row, analyte) for analyte in analytes)
-        rows.append(
-            f'<tr><td class="text-nowrap"><a href="{reverse("draw", args=[draw.pk])}">'
-            f"{moment(draw.collected_at)}</a></td>{cells}"
-            f"{symptoms if draw.symptoms_of_liver_injury else '<td></td>'}</tr>"
-        )
-    return mark_safe("\n".join(rows))
+    """The rows of a subject's lab table, latest first."""
+    return format_html_join(
+        "\n",
+        '<tr><td class="text-nowrap"><a href="{}">{}</a></td>{}{}</tr>',
+        (
+            (
+                reverse("draw", args=[row.draw.pk]),
+                moment(row.draw.collected_at),
+                format_html_join("", "{}", ((lab_cell(row, a),) for a in analytes)),
+                SYMPTOMS_CELL if row.draw.symptoms_of_liver_injury else EMPTY_SYMPTOMS,
+            )
+            for row in reversed(draws)
+        ),
+    )
+
+
+SYMPTOMS_CELL = mark_safe('<td><span class="badge text-bg-danger">yes</span></td>')
+EMPTY_SYMPTOMS = mark_safe("<td></td>")
+EMPTY_CELL = mark_safe('<td class="text-nowrap"><span class="text-body-tertiary">—</span></td>')
 
 
 def lab_cell(row, analyte):
-    """One cell of a subject's lab table. Every piece is a number or a unit from validated data,
-    escaped all the same (by the standard library's html.escape, which Django's escape wraps:
-    the wrapper's lazy-string check cost a third of the table)."""
+    """One cell of a subject's lab table: value and unit, then ×ULN, the ULN and the grade."""
     r = row.results.get(analyte)
     if r is None:
         return EMPTY_CELL
     result = r.result
+    value = format_html(
+        '{} <span class="text-body-secondary small">{}</span>',
+        units.format_number(result.value),
+        units.unit_label(result.unit),
+    )
     high = r.multiple is not None and r.multiple >= 3 and analyte in units.PEAK_ANALYTES
-    parts = [
-        '<td class="text-nowrap cell-high">' if high else '<td class="text-nowrap">',
-        _value_html(result.value, result.unit),
-    ]
-    if r.multiple is not None:
-        parts += [
-            '<div class="small">',
-            html.escape(units.format_multiple(r.multiple)),
-            _uln_html(result.analyte, result.unit, result.reported_uln, result.uln),
-        ]
-        if r.grade:
-            parts.append(f' <span class="grade grade-{int(r.grade)}">G{int(r.grade)}</span>')
-        parts.append("</div>")
-    parts.append("</td>")
-    return mark_safe("".join(parts))
-
-
-# A subject's values and ULNs repeat from draw to draw: their text is kept, not redone.
-@lru_cache(maxsize=4096)
-def _value_html(value, unit):
-    return (
-        f"{html.escape(units.format_number(value))} "
-        f'<span class="text-body-secondary small">{html.escape(units.unit_label(unit))}</span>'
+    css = "text-nowrap cell-high" if high else "text-nowrap"
+    if r.multiple is None:
+        return format_html('<td class="{}">{}</td>', css, value)
+    exact = units.exact_uln(result.analyte, result.unit, result.reported_uln, result.uln)
+    grade = (
+        format_html(' <span class="grade grade-{}">G{}</span>', int(r.grade), int(r.grade))
+        if r.grade
+        else ""
     )
-
-
-@lru_cache(maxsize=1024)
-def _uln_html(analyte, unit, reported_uln, uln):
-    exact = units.exact_uln(analyte, unit, reported_uln, uln)
-    canonical = units.ANALYTES[analyte].canonical_unit
-    return (
-        f' <span class="text-body-secondary">ULN {html.escape(units.format_number(exact))} '
-        f"{html.escape(canonical)}</span>"
+    return format_html(
+        '<td class="{}">{}<div class="small">{}'
+        ' <span class="text-body-secondary">ULN {} {}</span>{}</div></td>',
+        css,
+        value,
+        units.format_multiple(r.multiple),
+        units.format_number(exact),
+        units.ANALYTES[analyte].canonical_unit,
+        grade,
     )
-
-
-EMPTY_CELL = mark_safe('<td class="text-nowrap"><span class="text-body-tertiary">—</span></td>')
 
 
 @register.simple_tag
 def table_rows(table):
-    """The <tr>s of a django-tables2 page, as its bootstrap5 template writes them, built in one
-    pass in Python: the template loop costs more than the cells (a page of the alerts queue has
-    450), and this is the queue's most-requested part (bench/README.md)."""
-    rows = []
-    for row in table.paginated_rows:
-        cells = "".join(
-            f"<td {column.attrs['td'].as_html()}>{_cell_html(column, cell)}</td>"
-            for column, cell in row.items()
-        )
-        rows.append(f"<tr {row.attrs.as_html()}>{cells}</tr>")
-    return mark_safe("\n".join(rows))
+    """The <tr>s of a django-tables2 page, as its bootstrap5 template writes them."""
+    return format_html_join(
+        "\n",
+        "<tr {}>{}</tr>",
+        (
+            (
+                row.attrs.as_html(),
+                format_html_join(
+                    "",
+                    "<td {}>{}</td>",
+                    (
+                        (column.attrs["td"].as_html(), _cell(column, cell))
+                        for column, cell in row.items()
+                    ),
+                ),
+            )
+            for row in table.paginated_rows
+        ),
+    )
 
 
-def _cell_html(column, cell):
+def _cell(column, cell):
     if column.localize is not None:
         cell = localize(cell) if column.localize else unlocalize(cell)
     return conditional_escape(cell)

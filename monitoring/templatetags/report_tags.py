@@ -3,7 +3,7 @@
 from django import template
 from django.utils.safestring import mark_safe
 
-from monitoring import report_access
+from subjects import access
 
 register = template.Library()
 
@@ -23,12 +23,12 @@ def css_string(value):
 
 @register.filter
 def can_see_reports(user):
-    return report_access.can_see_study(user)
+    return access.can_see_study(user)
 
 
 @register.filter
 def can_import_labs(user):
-    return report_access.can_import_labs(user)
+    return access.can_import_labs(user)
 
 
 @register.filter

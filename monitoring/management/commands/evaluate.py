@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from monitoring import services
+from monitoring.evaluation import runner
 from subjects.inputs import parse_datetime
 from subjects.models import Subject
 
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         if options["all"] == bool(subject_ids):
             raise CommandError("give --all or one or more SUBJECT_IDs")
         if options["all"]:
-            pks = services.all_subject_pks()
+            pks = runner.all_subject_pks()
         else:
             found = dict(
                 Subject.objects.filter(subject_id__in=subject_ids).values_list("subject_id", "pk")
@@ -35,5 +35,5 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError(f"unknown subject(s): {', '.join(missing)}")
             pks = list(found.values())
-        count = services.evaluate_subjects(pks, as_of=as_of)
+        count = runner.evaluate_subjects(pks, as_of=as_of)
         self.stdout.write(f"Evaluated {count} subject(s).")

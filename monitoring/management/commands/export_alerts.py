@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from monitoring import exports
+from monitoring.formats import exports
 from monitoring.models import Alert
 
 COLUMNS = ["subject_id", "kind", "severity", "status", "triggered_at", "due_by", "rule"]

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from monitoring import sdtm
+from monitoring.formats import sdtm
 
 
 class Command(BaseCommand):

@@ -3,7 +3,8 @@ import csv
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from monitoring import rules, services
+from monitoring import rules
+from monitoring.evaluation import loader, runner
 from subjects.models import Subject
 
 
@@ -22,9 +23,9 @@ class Command(BaseCommand):
         with open(output, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(["subject_id", "state", "regimen"])
-            for start in range(0, len(subjects), services.EVALUATION_CHUNK):
-                chunk = subjects[start : start + services.EVALUATION_CHUNK]
-                histories = services.load_histories([pk for pk, _ in chunk])
+            for start in range(0, len(subjects), runner.EVALUATION_CHUNK):
+                chunk = subjects[start : start + runner.EVALUATION_CHUNK]
+                histories = loader.load_histories([pk for pk, _ in chunk])
                 for pk, subject_id in chunk:
                     # The state and the regimen depend on the whole history, never on the time.
                     assessment = rules.evaluate(histories[pk], now)

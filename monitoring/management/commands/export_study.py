@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from monitoring import exports
+from monitoring.formats import exports
 
 
 class Command(BaseCommand):

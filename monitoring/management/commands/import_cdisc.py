@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError
 
-from monitoring import cdisc, imports, services
+from monitoring.evaluation import runner
+from monitoring.formats import cdisc, csv_import
 
 from .import_csv import reason_option
 
@@ -42,10 +43,10 @@ class Command(BaseCommand):
             self.stdout.write(str(summary))
         for error in outcome.errors:
             self.stderr.write(str(error))
-            if isinstance(error, imports.ReasonRequired):
+            if isinstance(error, csv_import.ReasonRequired):
                 self.stderr.write("Nothing of it was written. Give --reason to say why.")
         if outcome.changed:
-            services.enqueue_evaluation(outcome.changed)
+            runner.request_evaluation(outcome.changed)
             self.stdout.write(f"Queued evaluation of {len(outcome.changed)} subject(s).")
         if outcome.errors:
             raise SystemExit(1)

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError
 
-from monitoring import imports, services
+from monitoring.evaluation import runner
+from monitoring.formats import csv_import
 from subjects import inputs
 
 
@@ -32,11 +33,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         steps = [
-            (options["subjects"], imports.import_subjects),
-            (options["doses"], imports.import_doses),
-            (options["labs"], imports.import_labs),
+            (options["subjects"], csv_import.import_subjects),
+            (options["doses"], csv_import.import_doses),
+            (options["labs"], csv_import.import_labs),
             # Decisions are only ever added (an amendment is a new decision): no --reason.
-            (options["decisions"], lambda path, reason: imports.import_decisions(path)),
+            (options["decisions"], lambda path, reason: csv_import.import_decisions(path)),
         ]
         if not any(path for path, _ in steps):
             self.stderr.write(
@@ -51,9 +52,9 @@ class Command(BaseCommand):
                 continue
             try:
                 summary = step(path, reason=reason)
-            except imports.BadRow as bad:
+            except csv_import.BadRow as bad:
                 self.stderr.write(str(bad))
-                if isinstance(bad, imports.ReasonRequired):
+                if isinstance(bad, csv_import.ReasonRequired):
                     self.stderr.write("Nothing of it was written. Give --reason to say why.")
                 failed = True
                 continue
@@ -67,7 +68,7 @@ class Command(BaseCommand):
             self.stdout.write(str(summary))
             changed |= summary.subjects
         if changed:
-            services.enqueue_evaluation(changed)
+            runner.request_evaluation(changed)
             self.stdout.write(f"Queued evaluation of {len(changed)} subject(s).")
         if failed:
             raise SystemExit(1)

@@ -1,6 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from monitoring import rules, services
+from monitoring import rules
+from monitoring.services.errors import EntryError
+from monitoring.services.rule_sets import set_rule_set
 from subjects.models import Study
 
 
@@ -22,8 +24,8 @@ class Command(BaseCommand):
         except Study.DoesNotExist:
             raise CommandError(f"study: no study {study!r}") from None
         try:
-            rule_set = services.set_rule_set(found, name, reason=reason)
-        except services.EntryError as error:
+            rule_set = set_rule_set(found, name, reason=reason)
+        except EntryError as error:
             raise CommandError(str(error)) from None
         count = found.subjects.count()
         self.stdout.write(f"{found} follows {rule_set.label}; {count} subject(s) re-evaluated.")

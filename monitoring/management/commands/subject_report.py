@@ -2,7 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from monitoring import reports
+from monitoring.reports import subject_report
 from subjects.models import Subject
 
 
@@ -15,7 +15,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("subject_id", metavar="SUBJECT_ID")
         parser.add_argument("-o", "--output", required=True, metavar="F")
-        parser.add_argument("--paper", choices=sorted(reports.PAPER_SIZES), default="a4")
+        parser.add_argument("--paper", choices=sorted(subject_report.PAPER_SIZES), default="a4")
         parser.add_argument("--csv", action="store_true", help="a zip of CSV files, not a PDF")
 
     def handle(self, *args, subject_id, output, paper, csv, **options):
@@ -27,8 +27,12 @@ class Command(BaseCommand):
         if subject is None:
             raise CommandError(f"unknown subject {subject_id!r}")
         started = time.perf_counter()
-        report = reports.subject_report(subject)
-        content = reports.report_csv_bundle(report) if csv else reports.report_pdf(report, paper)
+        report = subject_report.subject_report(subject)
+        content = (
+            subject_report.report_csv_bundle(report)
+            if csv
+            else subject_report.report_pdf(report, paper)
+        )
         with open(output, "wb") as handle:
             handle.write(content)
         what = "CSV bundle" if csv else f"PDF ({paper})"

@@ -17,12 +17,13 @@ from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
+from monitoring import units
+from monitoring.bulk import insert_rows, insert_with_history
+from monitoring.evaluation import runner
+from monitoring.models import LabDraw, LabResult
+from monitoring.services import lab_entry
 from subjects import inputs
 from subjects.models import Arm, Dose, Site, Study, Subject
-
-from . import services, units
-from .bulk import insert_rows, insert_with_history
-from .models import LabDraw, LabResult
 
 CHANGE_REASON = "import"
 BATCH = 2000
@@ -378,7 +379,7 @@ def write_labs(draws, summary, reason=None, *, user=None):
     summary.created, summary.updated = len(to_create), results_changed
     summary.unchanged = sum(len(d["results"]) for d in draws.values()) - len(to_create)
     summary.unchanged -= results_changed
-    services.mark_changed(summary.subjects, evaluate=False)
+    runner.mark_changed(summary.subjects, evaluate=False)
 
 
 class StoredLabs:
@@ -401,7 +402,7 @@ class StoredLabs:
         for start in range(0, len(draw_ids), 5000):
             for result in LabResult.objects.filter(draw_id__in=draw_ids[start : start + 5000]):
                 self.results[(result.draw_id, result.analyte)] = result
-        self.ranges = services.reference_ranges()
+        self.ranges = lab_entry.reference_ranges()
 
     def measure(self, subject_pk, collected_at, analyte, value, unit, uln):
         sex, birth_date, _ = self.subjects[subject_pk]
@@ -556,10 +557,10 @@ def import_decisions(path, study=None, *, entered_by=None) -> Summary:
     labs and doses and the decisions before it; one the app would refuse is a bad row."""
     from django.contrib.auth import get_user_model
 
+    from monitoring.services import review
+    from monitoring.services.errors import EntryError
     from subjects import access
     from subjects.models import Regimen
-
-    from . import review
 
     study = study or default_study()
     subjects = {s.subject_id: s for s in Subject.objects.filter(study=study)}
@@ -612,12 +613,12 @@ def import_decisions(path, study=None, *, entered_by=None) -> Summary:
     with transaction.atomic():
         try:
             saved = review.record_transcribed(rows, entered_by=entered_by)
-        except review.DecisionError as error:
+        except EntryError as error:
             raise BadRow(path, error.line, error.field, error.message) from None
     summary.created = len(saved)
     summary.unchanged = len(rows) - len(saved)
     summary.subjects = {d.subject_id for d in saved}
-    services.mark_changed(summary.subjects, evaluate=False)
+    runner.mark_changed(summary.subjects, evaluate=False)
     return summary
 
 
@@ -653,10 +654,10 @@ def write_subjects(study, parsed, summary, reason=None, *, user=None):
     insert_with_history(to_create, Subject, change_reason=CHANGE_REASON, user=user)
     apply_changes(changes, reason, summary, user)
     changed = {change.record for change in changes}
-    services.refresh_ulns([c.record for c in changes if {"sex", "birth_date"} & set(c.fields)])
+    lab_entry.refresh_ulns([c.record for c in changes if {"sex", "birth_date"} & set(c.fields)])
     summary.created, summary.updated = len(to_create), len(changed)
     summary.unchanged = len(parsed) - len(to_create) - len(changed)
-    services.mark_changed(summary.subjects, evaluate=False)
+    runner.mark_changed(summary.subjects, evaluate=False)
 
 
 def subject_changes(parsed, existing, sites) -> list[Change]:
@@ -733,4 +734,4 @@ def write_doses(parsed, summary, reason=None, *, user=None):
     apply_changes(changes, reason, summary, user)
     summary.created, summary.updated = len(to_create), len(changes)
     summary.unchanged = len(parsed) - len(to_create) - len(changes)
-    services.mark_changed(summary.subjects, evaluate=False)
+    runner.mark_changed(summary.subjects, evaluate=False)

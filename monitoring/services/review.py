@@ -1,27 +1,17 @@
-"""Reviewers' signed decisions and what they allow: the actions section 3 allows a subject now,
-decisions signed in the app or transcribed from paper, acknowledgement, doses judged at their
-own time, and e-mail to reviewers when high or critical alerts open.
-"""
+"""Reviewers' signed decisions: the actions section 3 allows a subject now, decisions signed in
+the app or transcribed from paper, and acknowledgement of low and medium alerts."""
 
-import logging
 from dataclasses import dataclass
 
-from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 
+from monitoring import rules
+from monitoring.evaluation import loader, runner
+from monitoring.models import Alert, Decision, SubjectSafetyState
+from monitoring.services import errors
 from subjects import access, inputs
 from subjects.models import Regimen, Subject
-from subjects.services import record_dose
-
-from . import rules, services
-from .models import Alert, Decision, SubjectSafetyState
-from .signals import alerts_opened
-
-log = logging.getLogger(__name__)
 
 SIGNATURE_MEANING = (
     "Electronic signature of {name} ({username}), safety reviewer: I have reviewed this alert "
@@ -31,7 +21,6 @@ TRANSCRIBED_MEANING = (
     "Transcribed by {entered_by} from a record signed by {name} ({username}); not an electronic "
     "signature."
 )
-NOTIFY_SEVERITIES = ("critical", "high")
 BULK_SEVERITIES = ("low", "medium")
 # What a decision does to the alerts it answers (the engine resolves the rest).
 ACKNOWLEDGING = (
@@ -45,7 +34,7 @@ ACKNOWLEDGING = (
 DOSING_ERROR_KINDS = ("dose_while_withheld", "dose_off_regimen")
 
 
-class DecisionError(services.EntryError):
+class DecisionError(errors.EntryError):
     """A decision that cannot be signed, naming the field it concerns."""
 
 
@@ -65,7 +54,7 @@ class ActionChoice:
 
 def action_choices(subject: Subject, alerts, at=None) -> list[ActionChoice]:
     """Every decision action, each with why it is not allowed for this subject now."""
-    history = services.history_of(subject)
+    history = loader.history_of(subject)
     at = at or timezone.now()
     kinds = [a.kind for a in alerts]
     offered = reductions(subject, history, at)
@@ -73,7 +62,7 @@ def action_choices(subject: Subject, alerts, at=None) -> list[ActionChoice]:
     for action, label in Decision.Action.choices:
         target = None
         if action == rules.RESUME_REDUCED_DOSE and offered:
-            target = services.regimens_for_rules(Regimen.objects.filter(pk=offered[0].pk))
+            target = loader.regimens_for_rules(Regimen.objects.filter(pk=offered[0].pk))
             target = target[offered[0].pk]
         refused = rules.refusal(history, action, at, regimen=target, alert_kinds=kinds)
         if refused is None and action == rules.RESUME_REDUCED_DOSE and not offered:
@@ -84,83 +73,12 @@ def action_choices(subject: Subject, alerts, at=None) -> list[ActionChoice]:
 
 def reductions(subject: Subject, history=None, at=None) -> list[Regimen]:
     """The study's regimens that reduce the one in force at `at`."""
-    history = history or services.history_of(subject)
+    history = history or loader.history_of(subject)
     at = at or timezone.now()
     current, _ = rules.timeline_of(history).regimen_at(at)
     regimens = Regimen.objects.filter(study_id=subject.study_id)
-    by_pk = services.regimens_for_rules(regimens)
+    by_pk = loader.regimens_for_rules(regimens)
     return [r for r in regimens if current is None or by_pk[r.pk].is_reduction_of(current)]
-
-
-@dataclass(frozen=True)
-class DosingNow:
-    """Whether the subject may be dosed now, why not, and the regimen in force."""
-
-    may_dose: bool
-    reason: str
-    regimen: rules.Regimen | None
-    regimen_since: object = None
-
-
-def dosing_now(subject: Subject, history=None) -> DosingNow:
-    history = history or services.history_of(subject)
-    now = timezone.now()
-    timeline = rules.timeline_of(history)
-    regimen, since = timeline.regimen_at(now)
-    if timeline.discontinued(now):
-        reason = (
-            f"Treatment was discontinued on {rules.when(timeline.discontinued_at)} by "
-            f"{timeline.discontinued_by}; any dose is rule R9."
-        )
-        return DosingNow(False, reason, regimen, since)
-    cause = timeline.withheld_because(now)
-    if cause is not None:
-        reason = f"Dosing is withheld after {cause}; a dose now is rule R9."
-        return DosingNow(False, reason, regimen, since)
-    return DosingNow(True, "", regimen, since)
-
-
-def judge_dose(subject: Subject, administered_at, dose_mg) -> rules.DoseJudgement:
-    """What a dose at its own administered_at breaks, judged against the whole history."""
-    return rules.judge_dose(services.history_of(subject), administered_at, dose_mg)
-
-
-class DoseNeedsConfirmation(services.EntryError):
-    """A dose that breaks a rule at its own time: recorded once the coordinator confirms it was
-    given."""
-
-    def __init__(self, judgement: rules.DoseJudgement):
-        self.judgement = judgement
-        super().__init__(
-            "confirm_given",
-            f"At that time {judgement.reason} (rule {judgement.rule}). Record it only if the "
-            "dose was given: tick the confirmation, and the safety reviewers are alerted.",
-        )
-
-
-@transaction.atomic
-def record_judged_dose(subject, administered_at, dose_mg, *, user, confirmed=False):
-    """Record a dose that was given. One that breaks a rule at its own time needs the
-    coordinator's confirmation that it was given; it is recorded with what it broke, and the
-    engine raises R9 or R11 on it. A dose is never refused for what it broke."""
-    SubjectSafetyState.objects.get_or_create(subject=subject)
-    SubjectSafetyState.objects.select_for_update().filter(subject=subject).first()
-    judgement = judge_dose(subject, administered_at, dose_mg)
-    if judgement.rule and not confirmed:
-        log.info(
-            "dose for %s at %s not recorded yet: %s asked to confirm (%s)",
-            subject,
-            administered_at.isoformat(),
-            user,
-            judgement.reason,
-        )
-        raise DoseNeedsConfirmation(judgement)
-    given_despite = ""
-    if judgement.rule:
-        given_despite = (
-            f"Rule {judgement.rule}: {judgement.reason}. Confirmed given by {name_of(user)}."
-        )
-    return record_dose(subject, administered_at, dose_mg, user=user, given_despite=given_despite)
 
 
 # ---- decisions ----------------------------------------------------------------------------
@@ -220,7 +138,7 @@ def record_decision(
         name=name_of(reviewer), username=reviewer.get_username()
     )
     _save(decision, alerts, reviewer)
-    services.evaluate_now([subject.pk])
+    runner.evaluate_now([subject.pk])
     return decision
 
 
@@ -245,8 +163,8 @@ def _checked_decision(
             raise DecisionError("replaces", "the decision it replaces is another subject's")
         if Decision.objects.filter(replaces=replaces).exists():
             raise DecisionError("replaces", "that decision has already been amended")
-    target = services.regimens_for_rules(Regimen.objects.filter(pk=regimen.pk)) if regimen else {}
-    history = services.history_of(subject)
+    target = loader.regimens_for_rules(Regimen.objects.filter(pk=regimen.pk)) if regimen else {}
+    history = loader.history_of(subject)
     if replaces is not None:
         history = rules.History(
             draws=history.draws,
@@ -432,57 +350,3 @@ def acknowledge_alerts(alert_pks, user) -> int:
 
 
 # ---- e-mail to reviewers ------------------------------------------------------------------
-
-
-def reviewer_emails():
-    User = get_user_model()
-    return sorted(
-        User.objects.filter(
-            is_active=True, groups__name=access.SAFETY_REVIEWER, email__gt=""
-        ).values_list("email", flat=True)
-    )
-
-
-def notify_reviewers(alerts) -> int:
-    """E-mail the reviewers one message listing the high and critical alerts of one evaluation;
-    returns how many messages were sent (0 or 1). Never raises: an alert is on the queue whether
-    or not the mail went out."""
-    alerts = [a for a in alerts if a.severity in NOTIFY_SEVERITIES]
-    recipients = reviewer_emails()
-    if not alerts or not recipients:
-        return 0
-    base = settings.HEPWATCH_BASE_URL.rstrip("/")
-    subjects = sorted({str(a.subject) for a in alerts})
-    top = min(alerts, key=lambda a: a.severity_rank)
-    subject_line = (
-        f"[hepwatch] {top.severity.upper()}: {len(alerts)} alert{'s' if len(alerts) != 1 else ''}"
-        f" for {', '.join(subjects)}"
-    )
-    lines = []
-    for alert in sorted(alerts, key=lambda a: (a.severity_rank, str(a.subject))):
-        lines += [
-            f"{alert.severity.upper()} {alert.rule} {alert.get_kind_display()} — subject "
-            f"{alert.subject}, site {alert.subject.site}",
-            f"  {alert.explanation}",
-            f"  What to do: {alert.rule_definition.action}.",
-            f"  Review and sign: {base}{reverse('alert', args=[alert.pk])}",
-            "",
-        ]
-    try:
-        send_mail(subject_line, "\n".join(lines), settings.DEFAULT_FROM_EMAIL, recipients)
-    except Exception:
-        log.exception("could not e-mail reviewers about %d alert(s)", len(alerts))
-        return 0
-    return 1
-
-
-def on_alerts_opened(sender, alert_pks, **kwargs):
-    """E-mail the reviewers about the high and critical alerts an evaluation just opened."""
-    alerts = Alert.objects.filter(
-        pk__in=alert_pks, severity__in=NOTIFY_SEVERITIES, status=Alert.Status.OPEN
-    ).select_related("subject__site")
-    notify_reviewers(list(alerts))
-
-
-def connect_notifications():
-    alerts_opened.connect(on_alerts_opened, weak=False, dispatch_uid="hepwatch.review.notify")

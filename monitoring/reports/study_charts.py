@@ -5,11 +5,11 @@ import math
 
 import plotly.graph_objects as go
 
-from . import analysis, units
-from .charts import FONT
+from monitoring import units
+from monitoring.presentation import ARM_COLOURS, ARM_SYMBOLS
+from monitoring.reports import analysis
+from monitoring.reports.charts import FONT
 
-ARM_COLOURS = ("#1f5fa8", "#d65c26", "#2e7d5b", "#7a4fb0")
-ARM_SYMBOLS = ("circle", "diamond", "square", "triangle-up")
 FLOOR = 0.05  # log axes cannot show 0
 
 

@@ -1,8 +1,9 @@
 """Study analysis: eDISH peaks and Hy's law quadrants, the R ratio pattern, and the arm
 comparison (incidence of ALT or AST ≥ 3× ULN, mean % change of LDL-C and ApoB).
 
-The functions above "reading" are pure: plain subjects in, numbers out; statistics use only the
-standard library. Definitions (shown on the study report page, so readers know what they read):
+The functions above "reading" are pure: plain subjects in, numbers out; the intervals come from
+scipy and statsmodels. Definitions (shown on the study report page, so readers know what they
+read):
 
 - On treatment: a draw collected after the subject's first dose. eDISH peaks and incidence use
   on-treatment draws only, so an abnormal baseline is not counted as drug-induced.
@@ -25,16 +26,19 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
-from statistics import NormalDist, fmean, stdev
+from statistics import fmean, stdev
 
-from . import rules
+from scipy import stats
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-Z95 = NormalDist().inv_cdf(0.975)
+from monitoring import rules
+from monitoring.presentation import ANALYTE_LABELS
+
 ALT_AST_LIMIT = Fraction(3)
 TBIL_LIMIT = Fraction(2)
 ALP_INJURY = Fraction(2)
 ON_TREATMENT_GRACE = timedelta(days=14)
-LIPIDS = (("LDLC", "LDL-C"), ("APOB", "ApoB"))
+LIPIDS = tuple((code, ANALYTE_LABELS[code]) for code in ("LDLC", "APOB"))
 
 HYS_LAW = "hys_law"
 TEMPLE = "temple"
@@ -92,92 +96,22 @@ class Interval:
     high: float
 
 
-def wilson(events: int, n: int, z: float = Z95) -> Interval | None:
-    """Wilson score interval of a proportion; None when n is 0."""
+def wilson(events: int, n: int) -> Interval | None:
+    """Wilson score 95% interval of a proportion; None when n is 0."""
     if n == 0:
         return None
-    p = events / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    low = 0.0 if events == 0 else max(0.0, centre - half)  # exact at the ends, not 1e-17
-    high = 1.0 if events == n else min(1.0, centre + half)
-    return Interval(low, high)
+    low, high = proportion_confint(events, n, alpha=0.05, method="wilson")
+    return Interval(float(low), float(high))
 
 
-def newcombe(e1: int, n1: int, e2: int, n2: int, z: float = Z95) -> Interval | None:
-    """Newcombe's hybrid score interval (method 10) for p1 − p2, from the two Wilson intervals."""
-    w1, w2 = wilson(e1, n1, z), wilson(e2, n2, z)
-    if w1 is None or w2 is None:
+def newcombe(e1: int, n1: int, e2: int, n2: int) -> Interval | None:
+    """Newcombe's hybrid score 95% interval (method 10) for p1 − p2."""
+    if n1 == 0 or n2 == 0:
         return None
-    p1, p2 = e1 / n1, e2 / n2
-    d = p1 - p2
-    return Interval(
-        d - math.sqrt((p1 - w1.low) ** 2 + (w2.high - p2) ** 2),
-        d + math.sqrt((w1.high - p1) ** 2 + (p2 - w2.low) ** 2),
+    low, high = confint_proportions_2indep(
+        e1, n1, e2, n2, method="newcomb", compare="diff", alpha=0.05
     )
-
-
-def _betacf(a, b, x):
-    """Continued fraction of the incomplete beta function (modified Lentz)."""
-    tiny = 1e-300
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 400):
-        m2 = 2 * m
-        for numerator in (
-            m * (b - m) * x / ((a + m2 - 1) * (a + m2)),
-            -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1)),
-        ):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < 1e-15:
-            break
-    return h
-
-
-def _betainc(a, b, x):
-    """The regularized incomplete beta function I_x(a, b)."""
-    if x <= 0:
-        return 0.0
-    if x >= 1:
-        return 1.0
-    front = math.exp(
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    )
-    if x < (a + 1) / (a + b + 2):
-        return front * _betacf(a, b, x) / a
-    return 1.0 - front * _betacf(b, a, 1 - x) / b
-
-
-def t_cdf(t: float, df: int) -> float:
-    """Student's t distribution function."""
-    tail = 0.5 * _betainc(df / 2, 0.5, df / (df + t * t))
-    return 1 - tail if t >= 0 else tail
-
-
-def t_quantile(p: float, df: int) -> float:
-    """The p quantile of Student's t with df degrees of freedom (bisection on t_cdf)."""
-    if not 0 < p < 1:
-        raise ValueError("p must be between 0 and 1")
-    if p < 0.5:
-        return -t_quantile(1 - p, df)
-    low, high = 0.0, 1.0
-    while t_cdf(high, df) < p:
-        high *= 2
-    for _ in range(200):
-        mid = (low + high) / 2
-        if t_cdf(mid, df) < p:
-            low = mid
-        else:
-            high = mid
-        if high - low < 1e-12:
-            break
-    return (low + high) / 2
+    return Interval(float(low), float(high))
 
 
 @dataclass(frozen=True)
@@ -198,7 +132,7 @@ def mean_ci(values) -> MeanCI:
     if n < 2:
         return MeanCI(n, mean, None, None)
     sd = stdev(values)
-    half = t_quantile(0.975, n - 1) * sd / math.sqrt(n)
+    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
     return MeanCI(n, mean, sd, Interval(mean - half, mean + half))
 
 
@@ -477,10 +411,9 @@ def load_subjects(subjects_qs) -> list[SubjectData]:
     """SubjectData for a queryset of subjects, in a handful of queries."""
     from django.db.models import Max, Min
 
+    from monitoring.evaluation.loader import result_for_rules
+    from monitoring.models import LabDraw, LabResult
     from subjects.models import Dose
-
-    from .models import LabDraw, LabResult
-    from .services import result_for_rules
 
     info = list(
         subjects_qs.values_list("pk", "subject_id", "arm__name", "site__code").order_by(

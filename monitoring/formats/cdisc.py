@@ -1,7 +1,7 @@
 """Sponsor data in CDISC formats: SDTM DM, EX, LB and ADaM ADSL, ADLB, as SAS XPORT v5 (.xpt)
 or CSV. Each file's dataset is told by its variables, not its name.
 
-Like the CSV import (monitoring/imports.py), each file is read and checked whole, then written
+Like the CSV import (monitoring/csv_import.py), each file is read and checked whole, then written
 in one transaction through the same writers; a bad record stops its file with
 `FILE:NUMBER: VARIABLE: reason` (NUMBER is the CSV line, or the XPORT record counted from 1) and
 nothing of that file is written. Imports are idempotent on natural keys.
@@ -60,11 +60,11 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
+from monitoring import units
+from monitoring.formats import csv_import, xpt
+from monitoring.formats.csv_import import BadRow
 from subjects import inputs
 from subjects.models import Arm, Regimen, Study, Subject
-
-from . import imports, units, xpt
-from .imports import BadRow
 
 DM, ADSL, EX, LB, ADLB = "DM", "ADSL", "EX", "LB", "ADLB"
 ORDER = {DM: 0, ADSL: 0, EX: 1, LB: 2, ADLB: 2}
@@ -103,7 +103,7 @@ class Dataset:
         if is_xpt(self.path):
             yield from _xpt_records(self.path)
         else:
-            for line, row in imports.read_rows(self.path, ()):
+            for line, row in csv_import.read_rows(self.path, ()):
                 yield line, {k.upper(): (v or "").strip() for k, v in row.items() if k}
 
 
@@ -174,7 +174,7 @@ def detect(columns) -> str | None:
 
 
 @dataclass
-class CdiscSummary(imports.Summary):
+class CdiscSummary(csv_import.Summary):
     dataset: str = ""
     study: str = ""
     skipped: Counter = field(default_factory=Counter)  # reason -> records
@@ -299,7 +299,7 @@ def parse_sex(text: str) -> str:
 def maybe_number(text: str):
     """A positive number, or None when the cell is empty or not a number ("<5", "NEG")."""
     try:
-        return imports.parse_number(text)
+        return csv_import.parse_number(text)
     except ValueError:
         return None
 
@@ -374,10 +374,10 @@ def parse_subject(data, number, row):
     path = data.path
 
     def get(name, parse=str):
-        return imports.cell(path, number, row, name, parse)
+        return csv_import.cell(path, number, row, name, parse)
 
-    get("USUBJID", imports.required_text)
-    site = get("SITEID", imports.required_text)
+    get("USUBJID", csv_import.required_text)
+    site = get("SITEID", csv_import.required_text)
     sex = get("SEX", parse_sex)
     arm = arm_of(data.name, row)
     screen_failure = is_screen_failure(row, arm)
@@ -393,7 +393,7 @@ def parse_subject(data, number, row):
     enrolled_on = get(start, day_parser(start))
     birth_date = parse_birth_date(data, number, row, enrolled_on)
     birth_field = "BRTHDTC" if row.get("BRTHDTC") else "AGE"
-    imports.check_birth(path, number, birth_field, birth_date, enrolled_on)
+    csv_import.check_birth(path, number, birth_field, birth_date, enrolled_on)
     values = dict(
         site=site,
         sex=sex,
@@ -413,14 +413,14 @@ def parse_birth_date(data, number, row, enrolled_on) -> date:
     path = data.path
     brthdtc = row.get("BRTHDTC", "")
     if brthdtc and not partial_birth_date(brthdtc):
-        return imports.cell(path, number, row, "BRTHDTC", parse_day)
+        return csv_import.cell(path, number, row, "BRTHDTC", parse_day)
     if row.get("AGE"):
         unit = row.get("AGEU", "YEARS").upper() or "YEARS"
         if unit not in ("YEARS", "YEAR", "Y"):
             raise BadRow(path, number, "AGEU", f"{unit!r}: only an age in YEARS is understood")
-        age = imports.cell(path, number, row, "AGE", parse_age)
+        age = csv_import.cell(path, number, row, "AGE", parse_age)
         reference = first_present(row, ("RFSTDTC", "RFICDTC", "DMDTC"))
-        on = imports.cell(path, number, row, reference, parse_day) if reference else enrolled_on
+        on = csv_import.cell(path, number, row, reference, parse_day) if reference else enrolled_on
         return birth_date_from_age(age, on)
     if brthdtc:
         return partial_birth_date(brthdtc)
@@ -435,7 +435,7 @@ def import_subject_level(data: Dataset, study_code=None, reason=None, *, user=No
         summary.rows += 1
         study_of(data.path, number, row, study_ids, study_code)
         sid, values = parse_subject(data, number, row)
-        imports.repeated(data.path, number, "USUBJID", parsed.get(sid), f"{sid!r}", "record")
+        csv_import.repeated(data.path, number, "USUBJID", parsed.get(sid), f"{sid!r}", "record")
         parsed[sid] = (number, values)
     summary.study = code_of(study_ids, study_code)
     with transaction.atomic():
@@ -443,7 +443,7 @@ def import_subject_level(data: Dataset, study_code=None, reason=None, *, user=No
         arms = ensure_arms(study, {v["arm"] for _, v in parsed.values()}, summary)
         for _, values in parsed.values():
             values["arm"] = arms[values["arm"]]
-        imports.write_subjects(study, parsed, summary, reason, user=user)
+        csv_import.write_subjects(study, parsed, summary, reason, user=user)
     failures = sum(1 for _, v in parsed.values() if v["screen_failure"])
     if failures:
         summary.notes.append(f"{failures} screen failure(s), imported and marked")
@@ -654,11 +654,11 @@ def parse_exposure(data: Dataset, study_code=None):
             lookup = SubjectLookup(code)
         subject_pk = lookup.find(data.path, number, row)
         dose_mg = exposure_dose(data.path, number, row)
-        start = imports.cell(data.path, number, row, "EXSTDTC", parse_dtc)
+        start = csv_import.cell(data.path, number, row, "EXSTDTC", parse_dtc)
         schedule = _frequency(data.path, number, row, start)
         end = None
         if row.get("EXENDTC"):
-            end = imports.cell(data.path, number, row, "EXENDTC", end_of)
+            end = csv_import.cell(data.path, number, row, "EXENDTC", end_of)
             if end < start:
                 raise BadRow(data.path, number, "EXENDTC", "is before EXSTDTC")
             if end - start > MAX_INTERVAL:
@@ -694,7 +694,7 @@ def _frequency(path, number, row, start):
         if row.get("EXENDTC") and parse_dtc_or_none(row["EXENDTC"]) != start:
             raise BadRow(path, number, "EXDOSFRQ", "is empty for an interval; how often is unknown")
         return Schedule(once=True)
-    return imports.cell(path, number, row, "EXDOSFRQ", parse_frequency)
+    return csv_import.cell(path, number, row, "EXDOSFRQ", parse_frequency)
 
 
 def parse_dtc_or_none(text):
@@ -708,7 +708,7 @@ DOSE_UNITS = {"MG": Decimal(1), "G": Decimal(1000), "UG": Decimal("0.001"), "MCG
 
 
 def exposure_dose(path, number, row) -> Decimal:
-    dose = imports.cell(path, number, row, "EXDOSE", parse_dose)
+    dose = csv_import.cell(path, number, row, "EXDOSE", parse_dose)
     unit = (row.get("EXDOSU", "").strip().upper() or "MG").replace("\u039c", "U")  # µg -> UG
     if unit not in DOSE_UNITS:
         raise BadRow(path, number, "EXDOSU", f"{unit!r}: hepwatch records doses in mg")
@@ -726,10 +726,10 @@ class SubjectLookup:
     def __init__(self, study_code):
         self.study = Study.objects.filter(code=study_code).first()
         self.study_code = study_code
-        self.pks = imports.subject_lookup(self.study) if self.study else {}
+        self.pks = csv_import.subject_lookup(self.study) if self.study else {}
 
     def find(self, path, number, row):
-        usubjid = imports.cell(path, number, row, "USUBJID", imports.required_text)
+        usubjid = csv_import.cell(path, number, row, "USUBJID", csv_import.required_text)
         if self.study is None:
             raise BadRow(
                 path,
@@ -749,7 +749,7 @@ class SubjectLookup:
 def import_exposure(data: Dataset, study_code=None, reason=None, *, user=None) -> CdiscSummary:
     doses, regimens, summary = parse_exposure(data, study_code)
     with transaction.atomic():
-        imports.write_doses(doses, summary, reason, user=user)
+        csv_import.write_doses(doses, summary, reason, user=user)
         update_arm_regimens(regimens, summary)
     return summary
 
@@ -802,7 +802,7 @@ def lb_result(path, number, row):
         return test, original, unit, uln, "LBORRES", "LBORNRHI"
     if not row.get("LBSTRESN"):
         return test, None, None, None, "LBSTRESN", ""
-    value = imports.cell(path, number, row, "LBSTRESN", imports.parse_number)
+    value = csv_import.cell(path, number, row, "LBSTRESN", csv_import.parse_number)
     unit = _unit(path, number, row, analyte, "LBSTRESU")
     uln = _uln(path, number, row, ("LBSTNRHI",))
     return test, value, unit, uln, "LBSTRESN", "LBSTNRHI"
@@ -817,7 +817,7 @@ def adlb_result(path, number, row):
     analyte = TESTS.get(test)
     if analyte is None or not row.get("AVAL"):
         return test, None, None, None, "AVAL", ""
-    value = imports.cell(path, number, row, "AVAL", imports.parse_number)
+    value = csv_import.cell(path, number, row, "AVAL", csv_import.parse_number)
     unit_text = row.get("AVALU") or unit_in_param(row.get("PARAM", "")) or row.get("LBSTRESU")
     if not unit_text:
         raise BadRow(path, number, "PARAM", "no unit: no AVALU, none in PARAM, no LBSTRESU")
@@ -844,26 +844,26 @@ def _known_unit(analyte, unit):
 
 
 def _unit(path, number, row, analyte, name):
-    return imports.cell(path, number, row, name, lambda t: units.normalise_unit(analyte, t))
+    return csv_import.cell(path, number, row, name, lambda t: units.normalise_unit(analyte, t))
 
 
 def _uln(path, number, row, names):
     name = first_present(row, names)
-    return imports.cell(path, number, row, name, imports.parse_number) if name else None
+    return csv_import.cell(path, number, row, name, csv_import.parse_number) if name else None
 
 
 def collected_at(dataset, path, number, row) -> datetime:
     if dataset == LB:
-        return imports.cell(path, number, row, "LBDTC", parse_dtc)
+        return csv_import.cell(path, number, row, "LBDTC", parse_dtc)
     if row.get("ADTM"):
-        return imports.cell(path, number, row, "ADTM", parse_sas_datetime)
+        return csv_import.cell(path, number, row, "ADTM", parse_sas_datetime)
     if row.get("ADT"):
-        moment = imports.cell(path, number, row, "ADT", parse_sas_date)
+        moment = csv_import.cell(path, number, row, "ADT", parse_sas_date)
         if row.get("ATM"):
-            clock = imports.cell(path, number, row, "ATM", parse_clock)
+            clock = csv_import.cell(path, number, row, "ATM", parse_clock)
             moment = datetime.combine(moment.date(), clock, tzinfo=UTC)
         return moment
-    return imports.cell(path, number, row, "LBDTC", parse_dtc)
+    return csv_import.cell(path, number, row, "LBDTC", parse_dtc)
 
 
 def parse_clock(text: str) -> time:
@@ -902,7 +902,7 @@ def parse_lab_dataset(data: Dataset, study_code=None):
         if value is None:
             summary.skipped[f"{analyte} records without a numeric result"] += 1
             continue
-        imports.plausible(data.path, number, analyte, value, unit, uln, (variable, uln_variable))
+        csv_import.plausible(data.path, number, analyte, value, unit, uln, (variable, uln_variable))
         subject_pk = lookup.find(data.path, number, row)
         moment = collected_at(data.name, data.path, number, row)
         draw = draws.setdefault(
@@ -948,7 +948,7 @@ def same_result(analyte, first, second) -> bool:
 def import_labs(data: Dataset, study_code=None, reason=None, *, user=None) -> CdiscSummary:
     draws, summary = parse_lab_dataset(data, study_code)
     with transaction.atomic():
-        imports.write_labs(draws, summary, reason, user=user)
+        csv_import.write_labs(draws, summary, reason, user=user)
     summary.notes.append(f"{len(draws)} draws")
     return summary
 
@@ -975,7 +975,7 @@ def import_files(paths, study_code=None, reason=None, *, user=None) -> Outcome:
     """Import CDISC files in dependency order (DM/ADSL, then EX, then LB/ADLB), each in its own
     transaction, credited to `user` when given (the web import's signed-in staff user). Returns
     what was imported and the subjects whose data changed; evaluating them is the caller's
-    (services.enqueue_evaluation), once for all files."""
+    (evaluation.runner.request_evaluation), once for all files."""
     outcome, datasets = Outcome(), []
     for path in paths:
         try:

@@ -1,4 +1,5 @@
-"""Plotly figures from selector output (graph_objects only: plotly.express needs numpy).
+"""Plotly figures from selector output, built as plain dicts (no graph_objects: a dict is all
+plotly.js needs, and building one costs nothing).
 
 Figures go to the page as JSON (`figure_json`) and static/js/hepwatch.js draws them with the
 vendored plotly.js, so pages carry no inline script and need no internet.
@@ -7,16 +8,19 @@ vendored plotly.js, so pages carry no inline script and need no internet.
 import json
 from datetime import UTC, timedelta
 
-from . import units
-from .models import LabResult
+from monitoring import units
+from monitoring.models import LabResult
+from monitoring.presentation import (
+    ALT_COLOUR,
+    ANALYTE_LABELS,
+    AST_COLOUR,
+    DISCONTINUED_FILL,
+    DOSE_COLOUR,
+    TBIL_COLOUR,
+    THRESHOLDS,
+    WITHHELD_FILL,
+)
 
-ALT_COLOUR = "#1f5fa8"
-AST_COLOUR = "#7a4fb0"
-TBIL_COLOUR = "#b5651d"
-DOSE_COLOUR = "#2e7d5b"
-WITHHELD_FILL = "rgba(214, 92, 38, 0.12)"
-DISCONTINUED_FILL = "rgba(140, 20, 30, 0.12)"
-THRESHOLDS = ((1, "1× ULN", "#8a96a3"), (3, "3× withhold", "#d65c26"), (5, "5× severe", "#b3261e"))
 FONT = dict(family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size=12)
 
 
@@ -246,7 +250,8 @@ def liver_chart(timeline, *, focus=None, focus_days=42):
 def lipid_chart(timeline):
     """LDL-C and ApoB percent change from baseline (latest value on or before the first dose)."""
     data = []
-    for analyte, colour, name in (("LDLC", ALT_COLOUR, "LDL-C"), ("APOB", AST_COLOUR, "ApoB")):
+    for analyte, colour in (("LDLC", ALT_COLOUR), ("APOB", AST_COLOUR)):
+        name = ANALYTE_LABELS[analyte]
         changes = timeline.lipid_changes(analyte)
         if not changes:
             continue
@@ -313,8 +318,3 @@ def figure_json(fig) -> str:
     <script type="application/json">."""
     text = json.dumps(fig) if isinstance(fig, dict) else fig.to_json()
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def has_data(fig) -> bool:
-    traces = fig["data"] if isinstance(fig, dict) else fig.data
-    return any(len((t["x"] if isinstance(t, dict) else t.x) or ()) for t in traces)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from django.conf import settings
 
+from monitoring.formats import csv_import
+from subjects import access
 from subjects.models import Subject
-
-from . import imports, report_access
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_AGE_SECONDS = 6 * 3600
@@ -153,7 +153,7 @@ class Preview:
     subjects: int = 0
     new_draws: int = 0
     bad_rows: list = field(default_factory=list)
-    changes: list = field(default_factory=list)  # imports.Change: stored values it would change
+    changes: list = field(default_factory=list)  # csv_import.Change: stored values it would change
     error: str = ""  # a problem with the whole file (encoding, missing column)
 
     @property
@@ -166,32 +166,30 @@ class Preview:
 
 
 def preview(path, user) -> Preview:
-    """Every bad row of the file (imports.check_labs, plus rows for subjects the user may not
+    """Every bad row of the file (csv_import.check_labs, plus rows for subjects the user may not
     import to), the draws it would write and the stored values it would change (old and new).
     Writes nothing."""
-    from .models import LabDraw
+    from monitoring.models import LabDraw
 
-    study = imports.default_study()
+    study = csv_import.default_study()
     result = Preview()
     bad = []
     try:
-        draws, summary = imports.parse_labs(path, study, bad)
-    except imports.BadRow as problem:
+        draws, summary = csv_import.parse_labs(path, study, bad)
+    except csv_import.BadRow as problem:
         result.error = f"line {problem.line}: {problem.field}: {problem.reason}"
         return result
     result.rows = summary.rows
     if result.rows == 0:
         result.error = "The file has a header but no rows."
-    scope = set(
-        report_access.import_scope(user).filter(study=study).values_list("subject_id", flat=True)
-    )
+    scope = set(access.import_scope(user).filter(study=study).values_list("subject_id", flat=True))
     limited = not user.is_staff
     outside = []
-    for line, row in imports.read_rows(path, imports.LAB_COLUMNS):
+    for line, row in csv_import.read_rows(path, csv_import.LAB_COLUMNS):
         subject_id = (row.get("subject_id") or "").strip()
         if subject_id and subject_id not in scope and limited:
             outside.append(line)
-    sites = ", ".join(sorted(report_access.import_sites(user))) if limited else ""
+    sites = ", ".join(sorted(access.import_sites(user))) if limited else ""
 
     def unknown(subject_id):
         return f"unknown subject {subject_id!r} at your sites ({sites or 'none'})"
@@ -203,7 +201,7 @@ def preview(path, user) -> Preview:
             reason = unknown(reason.split(" ", 2)[2].strip("'\""))
         by_line.setdefault(b.line, BadLine(b.line, b.field, reason))
     if outside:
-        rows = {line: row for line, row in imports.read_rows(path, imports.LAB_COLUMNS)}
+        rows = {line: row for line, row in csv_import.read_rows(path, csv_import.LAB_COLUMNS)}
         for line in outside:
             # Worded like a subject that does not exist: another site's subject stays hidden.
             by_line[line] = BadLine(line, "subject_id", unknown(rows[line]["subject_id"].strip()))
@@ -211,7 +209,7 @@ def preview(path, user) -> Preview:
 
     if limited:
         # Draws of subjects outside the user's sites are bad rows above, never shown here.
-        allowed = set(report_access.import_scope(user).values_list("pk", flat=True))
+        allowed = set(access.import_scope(user).values_list("pk", flat=True))
         draws = {key: data for key, data in draws.items() if key[0] in allowed}
     pks = {pk for pk, _ in draws}
     names = dict(Subject.objects.filter(pk__in=pks).values_list("pk", "subject_id"))
@@ -222,7 +220,7 @@ def preview(path, user) -> Preview:
     result.draw_count = len(items)
     result.subjects = len(pks)
     result.new_draws = sum(1 for key, _ in items if key not in existing)
-    result.changes = sorted(imports.lab_changes(draws), key=lambda c: c.line)
+    result.changes = sorted(csv_import.lab_changes(draws), key=lambda c: c.line)
     for (pk, collected_at), data in items[:PREVIEW_DRAWS]:
         tests = [
             (test, value, unit, uln) for test, (_, (value, unit, uln)) in data["results"].items()

@@ -20,10 +20,9 @@ from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
+from monitoring import units
+from monitoring.models import LabDraw
 from subjects.models import Dose, Regimen, Subject
-
-from . import ctcae, units
-from .models import LabDraw
 
 REQ, EXP, PERM = "Req", "Exp", "Perm"
 
@@ -312,8 +311,7 @@ def lb(subjects=None) -> Tabulation:
             exact = r.exact_value()
             uln = r.exact_uln()
             factor = units.ANALYTES[r.analyte].units[r.unit]
-            multiple = exact / uln if uln else None
-            grade = ctcae.grade(r.analyte, multiple)
+            grade = r.ctcae_grade()
             rows.append(
                 {
                     "STUDYID": s.study.code,
@@ -356,7 +354,7 @@ def write(tabulation: Tabulation, path):
 def write_xpt(tabulation: Tabulation, path):
     """SAS XPORT v5 with SDTMIG labels and types (monitoring/xpt.py); pandas is loaded only
     when a transport file is asked for."""
-    from . import xpt
+    from monitoring.formats import xpt
 
     try:
         xpt.write(tabulation.domain, tabulation.variables, tabulation.rows, path)

@@ -11,13 +11,24 @@ from xml.sax.saxutils import escape
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from . import exports, rules, selectors, units
-from .models import STATE_CHOICES, SubjectSafetyState
+from monitoring import rules, units
+from monitoring.formats import exports
+from monitoring.models import SubjectSafetyState
+from monitoring.presentation import (
+    ALT_COLOUR,
+    ANALYTE_LABELS,
+    AST_COLOUR,
+    DOSE_COLOUR,
+    GRID,
+    INK,
+    MUTED,
+    STATE_LABELS,
+    TBIL_COLOUR,
+)
+from monitoring.selectors import subject_pages
 
 PAPER_SIZES = {"a4": "A4", "letter": "letter"}
 ANALYTE_COLUMNS = ("ALT", "AST", "ALP", "TBIL", "LDLC", "APOB")
-ANALYTE_LABELS = {"LDLC": "LDL-C", "APOB": "ApoB", "TBIL": "TBIL"}
-STATE_LABELS = dict(STATE_CHOICES)
 
 
 @dataclass
@@ -40,7 +51,7 @@ class LipidRow:
 @dataclass
 class SubjectReport:
     subject: object
-    timeline: selectors.Timeline
+    timeline: subject_pages.Timeline
     state: str
     state_label: str
     pending: bool
@@ -65,7 +76,7 @@ class SubjectReport:
 
 def current_regimen(subject, assessment, state) -> str:
     """What the subject is on now, in words: the regimen in force and since when."""
-    regimen = selectors.regimen_text(assessment)
+    regimen = subject_pages.regimen_text(assessment)
     if state == rules.DISCONTINUED:
         since = rules.when(assessment.discontinued_at)
         return f"Discontinued since {since} ({assessment.discontinued_by}); last regimen {regimen}"
@@ -102,7 +113,7 @@ def lipid_rows(timeline) -> list[LipidRow]:
 
 
 def subject_report(subject, now=None) -> SubjectReport:
-    timeline = selectors.subject_timeline(subject)
+    timeline = subject_pages.subject_timeline(subject)
     safety = SubjectSafetyState.objects.filter(subject=subject).first()
     # The state the stored evaluation holds; the rules' own view of the data when it is behind.
     state = safety.state if safety and not safety.pending else timeline.assessment.state
@@ -138,14 +149,6 @@ def dose_runs(doses):
 
 
 # ---- the chart, as SVG ------------------------------------------------------------------
-
-ALT_COLOUR = "#1f5fa8"
-AST_COLOUR = "#7a4fb0"
-TBIL_COLOUR = "#b5651d"
-DOSE_COLOUR = "#2e7d5b"
-GRID = "#e3e8ee"
-INK = "#1d2b3a"
-MUTED = "#5b6b7b"
 
 
 def _num(x):

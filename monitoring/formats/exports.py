@@ -22,10 +22,9 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from monitoring import units
+from monitoring.models import Alert, Decision, LabResult
 from subjects.models import Dose, Subject
-
-from . import ctcae, units
-from .models import Alert, Decision, LabResult
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 DATASETS = ("subjects", "doses", "labs", "alerts", "decisions")
@@ -187,7 +186,7 @@ def labs_dataset(subjects=None) -> Dataset:
         ):
             exact = r.exact_value()
             uln = r.exact_uln()
-            multiple = exact / uln if uln else None
+            multiple = r.exact_multiple()
             yield [
                 r.draw.subject.subject_id,
                 r.draw.collected_at,
@@ -201,7 +200,7 @@ def labs_dataset(subjects=None) -> Dataset:
                 uln,
                 r.uln_source,
                 multiple,
-                ctcae.grade(r.analyte, multiple),
+                r.ctcae_grade(),
                 r.draw.lab_name,
             ]
 

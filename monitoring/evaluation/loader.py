@@ -1,0 +1,117 @@
+"""The one loader: a subject's whole history, read as plain rows, as the rules see it."""
+
+from functools import lru_cache
+
+from django.conf import settings
+
+from monitoring import rules, units
+from monitoring.models import Decision, LabDraw, LabResult
+from subjects.models import Dose, Regimen, Subject
+
+
+def history_of(subject) -> rules.History:
+    """One subject's whole history for the rules."""
+    return load_histories([subject.pk])[subject.pk]
+
+
+@lru_cache(maxsize=8192)
+def result_for_rules(analyte, value, unit, reported_uln, uln) -> rules.Result:
+    """A stored result as the rules see it: exact canonical value and ULN.
+
+    Kept for the next identical result (a Result is immutable): liver enzymes come as a few
+    hundred distinct whole numbers against a few ULNs, and the exact arithmetic is most of the
+    cost of loading a history.
+    """
+    return rules.Result(
+        analyte=analyte,
+        value=units.to_canonical(analyte, value, unit),
+        uln=units.exact_uln(analyte, unit, reported_uln, uln),
+        entered_value=value,
+        entered_unit=unit,
+    )
+
+
+def load_histories(pks) -> dict:
+    """The histories of these subjects for the rules: draws with their results, doses, signed
+    decisions, flags and regimens, read as plain rows (no model instances). The one loader."""
+    draws, results, doses, decisions = {}, {}, {}, {}
+    subject_draws = LabDraw.objects.filter(subject_id__in=pks).order_by()
+    for pk, subject_pk, collected_at, resulted_at, symptoms in subject_draws.values_list(
+        "pk", "subject_id", "collected_at", "resulted_at", "symptoms_of_liver_injury"
+    ):
+        draws.setdefault(subject_pk, []).append((pk, collected_at, resulted_at, symptoms))
+        results[pk] = []
+    # Of these draws by a subquery, not by a join on the subject: the planner then reads them
+    # through the draw index instead of scanning every result of the study.
+    for draw_id, *fields in (
+        LabResult.objects.filter(draw_id__in=subject_draws.values("pk"))
+        .order_by()
+        .values_list("draw_id", "analyte", "value", "unit", "reported_uln", "uln")
+    ):
+        results[draw_id].append(result_for_rules(*fields))
+    for pk, subject_pk, administered_at, dose_mg in (
+        Dose.objects.filter(subject_id__in=pks)
+        .order_by()
+        .values_list("pk", "subject_id", "administered_at", "dose_mg")
+    ):
+        doses.setdefault(subject_pk, []).append(rules.Dose(pk, administered_at, dose_mg))
+    subjects = list(
+        Subject.objects.filter(pk__in=pks).values_list(
+            "pk",
+            "active_liver_disease",
+            "study__maintenance_interval_days",
+            "arm__regimen_id",
+            "study__rule_set",
+        )
+    )
+    regimens = regimens_for_rules(Regimen.objects.filter(study__subjects__pk__in=pks).distinct())
+    for pk, subject_pk, action, signed_at, regimen_id, replaces_id, first, last, username in (
+        Decision.objects.filter(subject_id__in=pks)
+        .order_by()
+        .values_list(
+            "pk",
+            "subject_id",
+            "action",
+            "signed_at",
+            "regimen_id",
+            "replaces_id",
+            "reviewer__first_name",
+            "reviewer__last_name",
+            "reviewer__username",
+        )
+    ):
+        decisions.setdefault(subject_pk, []).append(
+            rules.Decision(
+                pk,
+                action,
+                signed_at,
+                regimens.get(regimen_id),
+                replaces_id,
+                f"{first} {last}".strip() or username,
+            )
+        )
+    return {
+        pk: rules.History(
+            draws=tuple(
+                rules.Draw(key, collected_at, tuple(results[key]), symptoms, resulted_at)
+                for key, collected_at, resulted_at, symptoms in draws.get(pk, ())
+            ),
+            doses=tuple(doses.get(pk, ())),
+            decisions=tuple(decisions.get(pk, ())),
+            active_liver_disease=liver,
+            maintenance_days=interval or settings.HEPWATCH_MAINTENANCE_DAYS,
+            start_regimen=regimens.get(regimen_id),
+            rule_set=rule_set,
+        )
+        for pk, liver, interval, regimen_id, rule_set in subjects
+    }
+
+
+def regimens_for_rules(regimens) -> dict:
+    """{pk: rules.Regimen} of these Regimen rows."""
+    return {
+        pk: rules.Regimen(code, name, dose_mg, per_week)
+        for pk, code, name, dose_mg, per_week in regimens.values_list(
+            "pk", "code", "name", "dose_mg", "administrations_per_week"
+        )
+    }

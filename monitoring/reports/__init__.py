@@ -1,0 +1,1 @@
+"""Reports: the subject report, eDISH and the subject charts, arms compared, statistics."""

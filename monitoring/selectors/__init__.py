@@ -1,0 +1,1 @@
+"""Reads for pages: subjects, alerts and cases, the dashboard, the audit history."""

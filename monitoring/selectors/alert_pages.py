@@ -1,0 +1,164 @@
+"""Reads for the alerts queue and the alert page: the queue, overdue alerts, cases."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    Subquery,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from monitoring import rules, units
+from monitoring.models import Alert, Decision, LabResult
+from monitoring.selectors.subject_pages import ACTIVE
+from subjects import access
+from subjects.models import Subject
+
+
+def overdue_q(now=None):
+    """Alerts asking for an ALT/AST draw that has not come: active, past due (R3's repeat by
+    due_by, R10's scheduled lab) or overdue by nature (R7), with no ALT/AST collected since."""
+    now = now or timezone.now()
+    repeated = Exists(
+        LabResult.objects.filter(
+            draw__subject=OuterRef("subject"),
+            draw__collected_at__gt=OuterRef("triggered_at"),
+            analyte__in=units.PEAK_ANALYTES,
+        )
+    )
+    due = Q(kind__in=rules.TIME_RULE_KINDS) | Q(due_by__lt=now)
+    return Q(status__in=ACTIVE) & due & ~repeated
+
+
+def alert_queue(user):
+    """Alerts of the subjects the user may see, most severe first, then the earliest due;
+    each with `overdue` and `decision_count`."""
+    alerts = Alert.objects.all()
+    if not access.sees_all_sites(user):
+        alerts = alerts.filter(subject__in=access.visible_subjects(user))
+    # Correlated subqueries rather than a GROUP BY: PostgreSQL computes them for the page's
+    # rows only, after the sort and the limit, whatever the size of the queue.
+    decisions = (
+        Decision.alerts.through.objects.filter(alert=OuterRef("pk"))
+        .order_by()
+        .values("alert")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return (
+        alerts.select_related("subject__site", "draw")
+        .annotate(
+            decision_count=Coalesce(Subquery(decisions[:1]), 0),
+            overdue=ExpressionWrapper(overdue_q(), output_field=BooleanField()),
+        )
+        .order_by("severity_rank", F("due_by").asc(nulls_last=True), "-triggered_at")
+    )
+
+
+def alert_for(user, pk):
+    from django.shortcuts import get_object_or_404
+
+    return get_object_or_404(
+        Alert.objects.filter(subject__in=access.visible_subjects(user)).select_related(
+            "subject__site", "subject__arm", "draw", "dose"
+        ),
+        pk=pk,
+    )
+
+
+@dataclass
+class Case:
+    """An episode's alerts (R3, R4, R5, R7, R8, and its R6) as one row of the queue."""
+
+    subject: Subject
+    started_at: datetime
+    alerts: list
+
+    @property
+    def active(self):
+        return [a for a in self.alerts if a.is_active]
+
+    @property
+    def is_open(self):
+        return bool(self.active)
+
+    @property
+    def lead(self):
+        """The alert whose page opens the case: its most severe active alert, else its first."""
+        pool = self.active or self.alerts
+        return min(pool, key=lambda a: (a.severity_rank, a.triggered_at))
+
+    @property
+    def severity(self):
+        return self.lead.severity
+
+    @property
+    def due_by(self):
+        return next((a.due_by for a in self.alerts if a.kind == "withhold_dose"), None)
+
+    @property
+    def overdue(self):
+        return any(getattr(a, "overdue", False) for a in self.active)
+
+    @property
+    def needs(self) -> str:
+        """What the case needs now, in words."""
+        kinds = {a.kind for a in self.active}
+        if not kinds:
+            return "Closed"
+        if "discontinue" in kinds:
+            return "Discontinue to sign (potential Hy's law)"
+        if "eligible_reduced_dose" in kinds:
+            return "Re-start decision needed"
+        if "confirmation_overdue" in kinds:
+            return "Repeat ALT/AST overdue"
+        if "elevation_confirmed" in kinds:
+            return "Confirmed: keep withholding, investigate the cause"
+        due = self.due_by
+        return f"Repeat ALT/AST due by {rules.when(due)}" if due else "Repeat ALT/AST"
+
+
+def cases(alerts) -> list[Case]:
+    """The cases among these alerts, open ones first, most severe then earliest due."""
+    grouped = {}
+    for alert in alerts.filter(case_at__isnull=False).select_related("subject__site"):
+        key = (alert.subject_id, alert.case_at)
+        grouped.setdefault(key, Case(alert.subject, alert.case_at, [])).alerts.append(alert)
+    found = list(grouped.values())
+    for case in found:
+        case.alerts.sort(key=lambda a: (a.triggered_at, a.severity_rank))
+    far = datetime.max.replace(tzinfo=UTC)
+    found.sort(
+        key=lambda c: (not c.is_open, c.lead.severity_rank, c.due_by or far, c.subject.subject_id)
+    )
+    return found
+
+
+def case_of(alert: Alert) -> Case | None:
+    if alert.case_at is None:
+        return None
+    return Case(
+        alert.subject,
+        alert.case_at,
+        list(
+            Alert.objects.filter(subject_id=alert.subject_id, case_at=alert.case_at)
+            .prefetch_related("decisions")
+            .order_by("triggered_at", "severity_rank")
+        ),
+    )
+
+
+def next_case(user, *, after: Alert) -> Alert | None:
+    """The lead alert of the next open case in the queue after this alert's, or None."""
+    for case in cases(alert_queue(user).filter(status__in=ACTIVE)):
+        if (case.subject.pk, case.started_at) != (after.subject_id, after.case_at):
+            return case.lead
+    return None

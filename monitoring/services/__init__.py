@@ -1,0 +1,1 @@
+"""Writes, each in one transaction: lab entry, reviewers' decisions, dosing, notifications."""

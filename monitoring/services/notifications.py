@@ -1,0 +1,70 @@
+"""E-mail to the safety reviewers when an evaluation opens high or critical alerts."""
+
+import logging
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.urls import reverse
+
+from monitoring.models import Alert
+from monitoring.signals import alerts_opened
+from subjects import access
+
+log = logging.getLogger(__name__)
+
+NOTIFY_SEVERITIES = ("critical", "high")
+
+
+def reviewer_emails():
+    User = get_user_model()
+    return sorted(
+        User.objects.filter(
+            is_active=True, groups__name=access.SAFETY_REVIEWER, email__gt=""
+        ).values_list("email", flat=True)
+    )
+
+
+def notify_reviewers(alerts) -> int:
+    """E-mail the reviewers one message listing the high and critical alerts of one evaluation;
+    returns how many messages were sent (0 or 1). Never raises: an alert is on the queue whether
+    or not the mail went out."""
+    alerts = [a for a in alerts if a.severity in NOTIFY_SEVERITIES]
+    recipients = reviewer_emails()
+    if not alerts or not recipients:
+        return 0
+    base = settings.HEPWATCH_BASE_URL.rstrip("/")
+    subjects = sorted({str(a.subject) for a in alerts})
+    top = min(alerts, key=lambda a: a.severity_rank)
+    subject_line = (
+        f"[hepwatch] {top.severity.upper()}: {len(alerts)} alert{'s' if len(alerts) != 1 else ''}"
+        f" for {', '.join(subjects)}"
+    )
+    lines = []
+    for alert in sorted(alerts, key=lambda a: (a.severity_rank, str(a.subject))):
+        lines += [
+            f"{alert.severity.upper()} {alert.rule} {alert.get_kind_display()} — subject "
+            f"{alert.subject}, site {alert.subject.site}",
+            f"  {alert.explanation}",
+            f"  What to do: {alert.rule_definition.action}.",
+            f"  Review and sign: {base}{reverse('alert', args=[alert.pk])}",
+            "",
+        ]
+    try:
+        send_mail(subject_line, "\n".join(lines), settings.DEFAULT_FROM_EMAIL, recipients)
+    except Exception:
+        log.exception("could not e-mail reviewers about %d alert(s)", len(alerts))
+        return 0
+    return 1
+
+
+def on_alerts_opened(sender, alert_pks, **kwargs):
+    """E-mail the reviewers about the high and critical alerts an evaluation just opened."""
+    alerts = Alert.objects.filter(
+        pk__in=alert_pks, severity__in=NOTIFY_SEVERITIES, status=Alert.Status.OPEN
+    ).select_related("subject__site")
+    notify_reviewers(list(alerts))
+
+
+def connect_notifications():
+    alerts_opened.connect(on_alerts_opened, weak=False, dispatch_uid="hepwatch.review.notify")

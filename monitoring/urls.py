@@ -1,0 +1,37 @@
+"""Every page's URL; included from config/urls.py."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from monitoring.views import alerts, dashboard, entry, imports, reference, reports, subjects
+
+urlpatterns = [
+    path("", dashboard.dashboard, name="dashboard"),
+    path("login/", dashboard.SignInView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("subjects/", subjects.subject_list, name="subjects"),
+    path("subjects/<int:pk>/", subjects.subject_detail, name="subject"),
+    path("subjects/<int:pk>/status/", subjects.subject_status, name="subject_status"),
+    path("subjects/<int:pk>/history/", subjects.subject_history, name="subject_history"),
+    path("subjects/<int:pk>/draws/new/", entry.draw_new, name="draw_new"),
+    path("subjects/<int:pk>/doses/new/", entry.dose_new, name="dose_new"),
+    path("draws/<int:pk>/", entry.draw_detail, name="draw"),
+    path("results/<int:pk>/correct/", entry.result_correct, name="result_correct"),
+    path("alerts/", alerts.alert_list, name="alerts"),
+    path("alerts/acknowledge/", alerts.alerts_acknowledge, name="alerts_acknowledge"),
+    path("alerts/<int:pk>/", alerts.alert_detail, name="alert"),
+    path("rules/", reference.rules_page, name="rules"),
+    path("reports/", reports.study_report, name="study_report"),
+    path("reports/exports/", reports.study_exports, name="study_exports"),
+    path(
+        "reports/exports/<str:name>.<str:fmt>",
+        reports.study_export_download,
+        name="study_export_download",
+    ),
+    path("subjects/<int:pk>/report.pdf", reports.subject_report_pdf, name="subject_report_pdf"),
+    path("subjects/<int:pk>/report.zip", reports.subject_report_csv, name="subject_report_csv"),
+    path("labs/import/", imports.lab_import, name="lab_import"),
+    path("labs/import/preview/", imports.lab_import_preview, name="lab_import_preview"),
+    path("labs/import/confirm/", imports.lab_import_confirm, name="lab_import_confirm"),
+    path("labs/import/cdisc/", imports.cdisc_import, name="cdisc_import"),
+]

@@ -1,0 +1,1 @@
+"""Pages by area, thin: an access check, a form, one service or selector call, a template."""
