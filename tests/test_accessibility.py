@@ -1,0 +1,188 @@
+"""WCAG 2.1 AA in a real browser (issue 17). axe-core (bundled by axe-playwright-python, run in
+Debian's Chromium) checks every page of every role, on the demo's data and on a subject with
+every alert kind, and no page may have a serious or critical violation. The Django admin
+(/admin/) is Django's own and is left out; every other page a staff user reaches is checked.
+A keyboard-only walk enters a draw, opens the case it raises and signs a decision with
+Tab, Shift+Tab, Enter, Space and the arrow keys alone."""
+
+import json
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from django.contrib.auth.models import User
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from monitoring import demo, rules, services
+from monitoring.models import Alert, LabDraw, LabResult
+from subjects import defaults
+from subjects.models import Dose, Subject
+
+from .factories import make_subject, results
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+BLOCKING = {"serious", "critical"}
+AXE = Axe()
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def blocking_violations(page, who):
+    """axe-core's serious and critical WCAG 2.1 A/AA violations on the page as it is now, one
+    line each: who, page, rule, impact and the first offending elements. Every violation, with
+    axe's explanation of each node, goes to test-artifacts/axe/."""
+    page.wait_for_load_state("load")
+    for chart in page.locator("[data-figure]").all():
+        expect(chart.locator(".main-svg").first).to_be_attached()
+    found = AXE.run(
+        page,
+        options={
+            "runOnly": {"type": "tag", "values": WCAG_21_AA},
+            "resultTypes": ["violations"],
+        },
+    )
+    path = "/" + page.url.split("//", 1)[-1].split("/", 1)[-1]
+    violations = found.response["violations"]
+    if violations:
+        (ARTIFACTS / "axe").mkdir(parents=True, exist_ok=True)
+        name = "".join(c if c.isalnum() else "_" for c in f"{who} {path}")[:120]
+        (ARTIFACTS / "axe" / f"{name}.json").write_text(json.dumps(violations, indent=1))
+    return [
+        f"{who} {path}: {v['id']} ({v['impact']}) ×{len(v['nodes'])}: "
+        + "; ".join(str(node["target"]) for node in v["nodes"][:3])
+        for v in violations
+        if v["impact"] in BLOCKING
+    ]
+
+
+def subject_with_every_alert_kind():
+    """MIP-900 at site S01: a dose before any baseline and off the regimen (R1, R11), a mild
+    rise (R2), an episode at 6× with bilirubin 2.5× (R3, R5, R6), a dose while withheld (R9),
+    a late repeat still ≥ 3× (R7, R4), the draw that ends it (R8), and no lab since (R10)."""
+    now = timezone.now().replace(second=0, microsecond=0)
+    subject = make_subject(
+        "MIP-900", "S01", sex="M", enrolled_on=(now - timedelta(days=130)).date()
+    )
+    uln = 41
+
+    def draw(days_ago, **values):
+        at = now - timedelta(days=days_ago)
+        services.record_draw(subject, at, results(**values), resulted_at=at + timedelta(hours=6))
+
+    Dose.objects.create(subject=subject, administered_at=now - timedelta(days=120), dose_mg=150)
+    draw(119, ALT=30, AST=25, ALP=80, TBIL="0.6")
+    draw(112, ALT=2 * uln, AST=40)
+    draw(105, ALT=6 * uln, AST=150, TBIL="3.0")
+    Dose.objects.create(subject=subject, administered_at=now - timedelta(days=103), dose_mg=200)
+    draw(90, ALT=4 * uln, AST=120)
+    draw(80, ALT=2 * uln, AST=50)
+    services.evaluate_subjects([subject.pk])
+    return subject
+
+
+@pytest.fixture
+def world():
+    defaults.ensure_default_study()
+    defaults.ensure_groups()
+    demo.seed(n_subjects=26)
+    every = subject_with_every_alert_kind()
+    kinds = set(Alert.objects.filter(subject=every).values_list("kind", flat=True))
+    assert kinds == set(rules.KINDS), f"MIP-900 lacks {set(rules.KINDS) - kinds}"
+    hys_law = Subject.objects.filter(alerts__kind="discontinue").exclude(pk=every.pk).first()
+    case = Alert.objects.filter(subject=every, kind="withhold_dose").get()
+    open_case = (
+        Alert.objects.filter(case_at__isnull=False, status="open").exclude(subject=every).first()
+    )
+    draw = LabDraw.objects.filter(subject=every).latest("collected_at")
+    return {
+        "every": every,
+        "hys_law": hys_law,
+        "case": case,
+        "open_case": open_case,
+        "draw": draw,
+        "result": LabResult.objects.filter(draw=draw, analyte="ALT").get(),
+    }
+
+
+def pages_of(role, w):
+    """The pages a person in `role` reaches from the menu and the pages it links to."""
+    every, hys_law = w["every"].pk, w["hys_law"].pk
+    common = [
+        "/",
+        "/subjects/",
+        "/subjects/?q=MIP-9",
+        f"/subjects/{every}/",
+        f"/subjects/{hys_law}/",
+        f"/subjects/{every}/history/",
+        f"/draws/{w['draw'].pk}/",
+        "/alerts/",
+        f"/alerts/{w['case'].pk}/",
+        f"/alerts/{w['open_case'].pk}/",
+        "/rules/",
+        "/no-such-page/",
+    ]
+    if role in ("coordinator", "admin"):
+        common += [
+            f"/subjects/{every}/draws/new/",
+            f"/subjects/{every}/doses/new/",
+            f"/results/{w['result'].pk}/correct/",
+            "/labs/import/",
+        ]
+    if role in ("reviewer", "monitor", "admin"):
+        common += ["/reports/", "/reports/exports/"]
+    if role == "coordinator":
+        common += ["/reports/"]  # the 403 page
+    return common
+
+
+def sign_in(page, base, username):
+    page.goto(f"{base}/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
+
+def test_every_page_of_every_role_has_no_serious_axe_violation(browser, live_server, world):
+    base = live_server.url
+    found = []
+    anonymous = browser.new_page()
+    anonymous.goto(f"{base}/login/")
+    found += blocking_violations(anonymous, "anonymous")
+    anonymous.get_by_label("Username").fill("nobody")
+    anonymous.get_by_role("button", name="Sign in").click()
+    found += blocking_violations(anonymous, "anonymous, a wrong sign-in")
+    anonymous.close()
+    User.objects.filter(username="admin").update(first_name="Ada", last_name="Admin")
+    for role, username in [
+        ("coordinator", "coordinator"),
+        ("reviewer", "reviewer"),
+        ("monitor", "monitor"),
+        ("admin", "admin"),
+    ]:
+        page = browser.new_page()
+        sign_in(page, base, username)
+        for url in pages_of(role, world):
+            page.goto(base + url)
+            found += blocking_violations(page, role)
+        if role == "coordinator":
+            page.goto(f"{base}/subjects/{world['every'].pk}/draws/new/")
+            page.get_by_role("button", name="Save draw").click()
+            found += blocking_violations(page, f"{role}, draw errors")
+            page.goto(f"{base}/subjects/{world['every'].pk}/doses/new/")
+            page.get_by_label("Dose (mg)").fill(str(Decimal(150)))
+            page.get_by_role("button", name="Save dose").click()
+            found += blocking_violations(page, f"{role}, dose to confirm")
+        if role == "reviewer":
+            page.goto(f"{base}/alerts/{world['open_case'].pk}/")
+            page.get_by_role("button", name="Sign decision").click()
+            found += blocking_violations(page, f"{role}, decision errors")
+        page.close()
+    assert not found, "serious or critical axe-core violations:\n" + "\n".join(found)
