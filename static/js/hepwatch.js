@@ -12,7 +12,8 @@
       window.Plotly.newPlot(el, figure.data, figure.layout, {
         responsive: true,
         displaylogo: false,
-        modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"],
+        // No "Share chart": it would upload the subject's data to Plotly's cloud.
+        modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "sendChartToCloud"],
       });
     });
   }
