@@ -2,10 +2,11 @@
 Debian's Chromium) checks every page of every role, on the demo's data and on a subject with
 every alert kind, and no page may have a serious or critical violation. The Django admin
 (/admin/) is Django's own and is left out; every other page a staff user reaches is checked.
-A keyboard-only walk enters a draw, opens the case it raises and signs a decision with
-Tab, Shift+Tab, Enter, Space and the arrow keys alone."""
+A keyboard-only walk enters a draw, opens the case it raises, signs a decision and confirms a
+dose given while withheld with Tab, Shift+Tab, Enter, Space and the arrow keys alone."""
 
 import json
+import re
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,11 +18,12 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from monitoring import demo, rules, services
-from monitoring.models import Alert, LabDraw, LabResult
+from monitoring.models import Alert, Decision, LabDraw, LabResult
 from subjects import defaults
 from subjects.models import Dose, Subject
 
 from .factories import make_subject, results
+from .test_browser import PASSWORD, study  # noqa: F401 (fixture)
 
 pytestmark = [
     pytest.mark.browser,
@@ -186,3 +188,140 @@ def test_every_page_of_every_role_has_no_serious_axe_violation(browser, live_ser
             found += blocking_violations(page, f"{role}, decision errors")
         page.close()
     assert not found, "serious or critical axe-core violations:\n" + "\n".join(found)
+
+
+# ---- the keyboard alone ---------------------------------------------------------------------
+
+
+def focused(locator):
+    return locator.evaluate("el => el === document.activeElement")
+
+
+def tab_to(page, target, *, back=False, limit=150):
+    """Tab (Shift+Tab with `back`) until `target` has the focus: it is reachable by keyboard."""
+    for _ in range(limit):
+        if focused(target):
+            return
+        page.keyboard.press("Shift+Tab" if back else "Tab")
+    pytest.fail(f"{target} never got the focus in {limit} presses of Tab")
+
+
+def arrow_to(page, radio, *, limit=12):
+    """Arrow Down through a radio group (which selects as it moves) until `radio` is chosen."""
+    for _ in range(limit):
+        if focused(radio) and radio.is_checked():
+            return
+        page.keyboard.press("ArrowDown")
+    pytest.fail(f"{radio} was never chosen with the arrow keys")
+
+
+def type_moment(page, moment):
+    """Into a focused datetime-local field (en-US: month, day, year, then hour, minute, AM/PM)."""
+    page.keyboard.type(moment.strftime("%m%d%Y"))
+    page.keyboard.press("ArrowRight")
+    page.keyboard.type(moment.strftime("%I%M") + moment.strftime("%p")[0])
+
+
+def keyboard_sign_in(page, base, username):
+    page.goto(f"{base}/login/")
+    assert focused(page.get_by_label("Username"))  # autofocus
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
+
+def keyboard_sign_out(page):
+    tab_to(page, page.get_by_role("button", name="Sign out"))
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_a_draw_its_case_a_decision_and_a_dose_to_confirm_need_only_the_keyboard(
+    browser,
+    live_server,
+    study,  # noqa: F811
+):
+    base, now = live_server.url, study["now"]
+    context = browser.new_context(locale="en-US")  # the order of a datetime field's parts
+    page = context.new_page()
+
+    # The coordinator enters a draw with ALT at 3.5× ULN, known two days ago.
+    keyboard_sign_in(page, base, "chloe")
+    tab_to(page, page.get_by_role("link", name="Subjects", exact=True).first)
+    page.keyboard.press("Enter")
+    tab_to(page, page.get_by_role("link", name="MIP-101"))
+    page.keyboard.press("Enter")
+    tab_to(page, page.get_by_role("link", name="Enter lab draw"))
+    page.keyboard.press("Enter")
+    tab_to(page, page.get_by_label("Collected at (UTC)"))
+    type_moment(page, now - timedelta(days=2))
+    tab_to(page, page.get_by_label("Results known at (UTC)"))
+    type_moment(page, now - timedelta(days=2) + timedelta(hours=6))
+    tab_to(page, page.get_by_label("ALT value"))
+    page.keyboard.type("143.5")
+    tab_to(page, page.get_by_label("AST value"))
+    page.keyboard.type("30")
+    tab_to(page, page.get_by_role("button", name="Save draw"))
+    page.keyboard.press("Enter")
+    expect(page.locator("tr[data-alert-kind=withhold_dose]")).to_be_visible(timeout=20_000)
+    summary = page.locator("#liver-chart-summary")
+    assert page.locator("#liver-chart").get_attribute("aria-describedby") == "liver-chart-summary"
+    expect(summary).to_contain_text("highest: 3.50× ULN (ALT)")
+    expect(summary).to_contain_text("Dosing withheld from")
+    # The chart's data as a table opens from the keyboard.
+    tab_to(page, page.locator("#liver-chart-table > summary"))
+    page.keyboard.press("Enter")
+    expect(page.locator("#liver-chart-table table")).to_be_visible()
+    expect(page.locator("#liver-chart-table tbody tr").last).to_contain_text("3.50×")
+    keyboard_sign_out(page)
+
+    # The reviewer opens the case from the queue and signs an acknowledgement.
+    keyboard_sign_in(page, base, "rita")
+    tab_to(page, page.get_by_role("link", name="Alerts", exact=True).first)
+    page.keyboard.press("Enter")
+    case = page.locator("table.case-queue tbody tr").first
+    tab_to(page, case.get_by_role("link", name=re.compile(r"Repeat ALT.AST due by")))
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("What happened")).to_be_visible()
+    # Sent without a choice, the form comes back with the focus on its first error.
+    tab_to(page, page.get_by_role("button", name="Sign decision"))
+    page.keyboard.press("Enter")
+    first_action = page.locator("#id_action input[type=radio]").first
+    expect(first_action).to_be_focused()
+    assert "id_action_errors" in page.locator("#id_action").get_attribute("aria-describedby")
+    arrow_to(page, page.get_by_label("Acknowledge"))
+    tab_to(page, page.get_by_label("Reason"))
+    page.keyboard.type("ALT 3.5× ULN: dosing withheld; repeat ALT/AST within 7 days")
+    tab_to(page, page.get_by_label("Your password (electronic signature)"))
+    page.keyboard.type(PASSWORD)
+    tab_to(page, page.get_by_role("button", name="Sign decision"))
+    page.keyboard.press("Space")
+    expect(page.get_by_text("Decision signed for MIP-101: Acknowledge")).to_be_visible()
+    decision = Decision.objects.get()
+    assert decision.action == "acknowledge" and decision.reviewer.username == "rita"
+    keyboard_sign_out(page)
+
+    # A dose given while withheld: the form asks to confirm it, with the focus on the question.
+    keyboard_sign_in(page, base, "chloe")
+    tab_to(page, page.get_by_role("link", name="Subjects", exact=True).first)
+    page.keyboard.press("Enter")
+    tab_to(page, page.get_by_role("link", name="MIP-101"))
+    page.keyboard.press("Enter")
+    tab_to(page, page.get_by_role("link", name="Record a dose given"))
+    page.keyboard.press("Enter")
+    tab_to(page, page.get_by_label("Administered at (UTC)"))
+    type_moment(page, now - timedelta(days=1))
+    tab_to(page, page.get_by_role("button", name="Save dose"))
+    page.keyboard.press("Enter")
+    confirm = page.get_by_label("I confirm this dose was given", exact=False)
+    expect(confirm).to_be_focused()
+    assert "R9" in page.locator("#dose-judgement legend").inner_text()
+    page.keyboard.press("Space")
+    expect(confirm).to_be_checked()
+    tab_to(page, page.get_by_role("button", name="Record the dose as given"))
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Reviewers are alerted.")).to_be_visible()
+    assert Dose.objects.filter(subject=study["subject"]).count() == 2
+    context.close()
