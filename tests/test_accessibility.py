@@ -113,6 +113,18 @@ def world():
     }
 
 
+def lab_files(w):
+    """Two lab files for the import's preview: one that changes a stored value (and asks why)
+    beside a new draw, one with bad rows."""
+    at = w["draw"].collected_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    later = (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    header = "subject_id,collected_at,test,value,unit,uln\n"
+    return {
+        "changes": header + f"MIP-900,{at},ALT,90,U/L,\nMIP-900,{later},ALT,40,U/L,\n",
+        "bad-rows": header + f"MIP-900,{later},ALT,forty,U/L,\nMIP-000,{later},XYZ,1,U/L,\n",
+    }
+
+
 def pages_of(role, w):
     """The pages a person in `role` reaches from the menu and the pages it links to."""
     every, hys_law = w["every"].pk, w["hys_law"].pk
@@ -182,6 +194,14 @@ def test_every_page_of_every_role_has_no_serious_axe_violation(browser, live_ser
             page.get_by_label("Dose (mg)").fill(str(Decimal(150)))
             page.get_by_role("button", name="Save dose").click()
             found += blocking_violations(page, f"{role}, dose to confirm")
+            for name, rows in lab_files(world).items():
+                page.goto(f"{base}/labs/import/")
+                page.get_by_label("Labs CSV file").set_input_files(
+                    {"name": f"{name}.csv", "mimeType": "text/csv", "buffer": rows.encode()}
+                )
+                page.get_by_role("button", name="Upload and check").click()
+                expect(page.get_by_role("heading", name=f"Check {name}.csv")).to_be_visible()
+                found += blocking_violations(page, f"{role}, import preview of {name}")
         if role == "reviewer":
             page.goto(f"{base}/alerts/{world['open_case'].pk}/")
             page.get_by_role("button", name="Sign decision").click()
