@@ -80,8 +80,14 @@ def control(field, extra=""):
     if field.errors:
         css += " is-invalid"
     attrs = {"class": css}
+    # Its errors, then its help, are read with it (templates/_field.html gives them these ids).
+    described = [f"{field.auto_id}_errors"] if field.errors else []
+    if field.help_text:
+        described.append(f"{field.auto_id}_help")
+    if described:
+        attrs["aria-describedby"] = " ".join(described)
     if field.errors:
-        attrs["aria-describedby"] = f"{field.auto_id}_errors"
+        attrs["aria-invalid"] = "true"
     return field.as_widget(attrs=attrs)
 
 

@@ -131,6 +131,7 @@ def alert_detail(request, pk):
             "decisions": timeline.decisions,
             "form": form,
             "chart": charts.figure_json(chart) if chart else None,
+            "timeline": timeline,  # the chart in words (templatetags/chart_tags.py)
             "trigger": trigger,
             "analytes": DRAW_ANALYTES,
             "dosing": dosing.dosing_now(subject, timeline.history),

@@ -1,4 +1,5 @@
-// hepwatch page behaviour: charts from JSON, the "evaluation pending" poll, and select-all.
+// hepwatch page behaviour: charts from JSON, the "evaluation pending" poll, select-all, and
+// focus on the first error of a form sent back.
 (function () {
   "use strict";
 
@@ -12,7 +13,8 @@
       window.Plotly.newPlot(el, figure.data, figure.layout, {
         responsive: true,
         displaylogo: false,
-        modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"],
+        // No "Share chart": it would upload the subject's data to Plotly's cloud.
+        modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "sendChartToCloud"],
       });
     });
   }
@@ -51,7 +53,16 @@
     });
   }
 
+  // A form sent back with errors: focus its first invalid control, whose error is read with it
+  // (aria-describedby); with errors only on the form as a whole, focus their summary.
+  function focusFirstError() {
+    var target = document.querySelector("form [aria-invalid=true]") ||
+      document.getElementById("form-errors");
+    if (target) target.focus();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    focusFirstError();
     drawCharts();
     pollEvaluation();
     selectAll();
