@@ -587,17 +587,7 @@ def test_signed_decision_keeps_who_when_what_and_meaning(client, world):
 def test_a_withhold_decision_makes_the_dose_form_warn_until_a_resume(client, world):
     """Subject `other` is dosing by the rules; the reviewer's decision alone withholds."""
     other = world["other"]
-    alert = Alert.objects.create(
-        subject=other,
-        kind="weekly_monitoring",
-        rule="R2",
-        severity="low",
-        severity_rank=3,
-        triggered_at=at(5),
-        opened_at=at(5),
-        opened_as_of=at(5),
-        explanation="ALT 1.5× ULN",
-    )
+    alert = low_alert(other)
     withhold = review.record_decision(
         other, [alert], world["reviewer"], "withhold", "rising trend", PASSWORD
     )
