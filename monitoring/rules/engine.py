@@ -6,6 +6,7 @@ sections 3 and 3b; the sets themselves are data in sets.py."""
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 
 from ..units import BASELINE_ANALYTES, format_multiple, format_number
 from .history import (
@@ -107,7 +108,7 @@ class Timeline:
     discontinued_by: str
     start_regimen: Regimen | None
 
-    @property
+    @cached_property
     def withhold_starts(self) -> list[tuple[datetime, str]]:
         starts = [
             (e.withhold_start, f"the elevation of {when(e.start_at)}")
@@ -121,7 +122,7 @@ class Timeline:
         ]
         return sorted(starts)
 
-    @property
+    @cached_property
     def resumes(self) -> list[Decision]:
         return [d for d in self.decisions if d.action in RESUMES]
 
@@ -303,6 +304,19 @@ def _has_baseline_panel(draw: Draw) -> bool:
     return all(draw.result(analyte) is not None for analyte in BASELINE_ANALYTES)
 
 
+class _Words:
+    """Words of an explanation, written only when a finding uses them: most draws and doses
+    fire nothing, and writing their values out was most of an evaluation's time."""
+
+    __slots__ = ("write",)
+
+    def __init__(self, write):
+        self.write = write
+
+    def __format__(self, spec):
+        return format(self.write(), spec)
+
+
 class _Table:
     """One evaluation: the findings as the rule set fires them, in one pass over the draws."""
 
@@ -383,7 +397,7 @@ class _Table:
         episode, seen, severe, start = None, 0, False, None
         previous = None
         for index, (draw, multiple, result) in enumerate(self.peaks):
-            said = f"{result.describe()} on {when(draw.collected_at)}"
+            said = _Words(lambda d=draw, r=result: f"{r.describe()} on {when(d.collected_at)}")
             if episode is None and draw.key in by_start:
                 episode, seen, severe, start = by_start[draw.key], 0, False, (draw, multiple)
                 self.opening(episode, draw, multiple, said, self.peaks[index + 1 :])
@@ -578,7 +592,7 @@ class _Table:
             else:
                 cause = timeline.withheld_because(t)
                 cause = f"while dosing was withheld after {cause}" if cause else None
-            said = f"Dose of {format_number(dose.dose_mg)} mg on {when(t)}"
+            said = _Words(lambda d=dose: f"Dose of {format_number(d.dose_mg)} mg on {when(t)}")
             if cause:
                 self.fire("dose_while_withheld", t, f"{said} was given {cause}", dose_key=dose.key)
                 continue

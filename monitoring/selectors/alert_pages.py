@@ -9,6 +9,7 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
+    Min,
     OuterRef,
     Q,
     Subquery,
@@ -126,13 +127,43 @@ class Case:
         return f"Repeat ALT/AST due by {rules.when(due)}" if due else "Repeat ALT/AST"
 
 
-def cases(alerts) -> list[Case]:
-    """The cases among these alerts, open ones first, most severe then earliest due."""
-    grouped = {}
-    for alert in alerts.filter(case_at__isnull=False).select_related("subject__site"):
+CASES_SHOWN = 50
+
+
+def cases(alerts, *, limit=CASES_SHOWN) -> list[Case]:
+    """The first `limit` cases among these alerts, open ones first, most severe then earliest
+    due. The cases are ranked in one grouped query, and only the alerts of those shown are
+    read: a study's queue holds thousands of case alerts."""
+    active = Q(status__in=ACTIVE)
+    ranked = (
+        Alert.objects.filter(pk__in=alerts.values("pk"), case_at__isnull=False)
+        .values("subject_id", "case_at")
+        .annotate(
+            open_alerts=Count("pk", filter=active),
+            rank=Coalesce(Min("severity_rank", filter=active), Min("severity_rank")),
+            due=Min("due_by", filter=Q(kind="withhold_dose")),
+            subject_code=Min("subject__subject_id"),
+        )
+        .order_by(
+            F("open_alerts").desc(nulls_last=True),
+            "rank",
+            F("due").asc(nulls_last=True),
+            "subject_code",
+        )
+    )
+    keys = [(row["subject_id"], row["case_at"]) for row in ranked[:limit]]
+    if not keys:
+        return []
+    wanted = Q()
+    for subject_pk, case_at in keys:
+        wanted |= Q(subject_id=subject_pk, case_at=case_at)
+    grouped = {key: None for key in keys}
+    for alert in alerts.filter(wanted).select_related("subject__site"):
         key = (alert.subject_id, alert.case_at)
-        grouped.setdefault(key, Case(alert.subject, alert.case_at, [])).alerts.append(alert)
-    found = list(grouped.values())
+        if grouped[key] is None:
+            grouped[key] = Case(alert.subject, alert.case_at, [])
+        grouped[key].alerts.append(alert)
+    found = [case for case in grouped.values() if case is not None]
     for case in found:
         case.alerts.sort(key=lambda a: (a.triggered_at, a.severity_rank))
     far = datetime.max.replace(tzinfo=UTC)
@@ -140,6 +171,16 @@ def cases(alerts) -> list[Case]:
         key=lambda c: (not c.is_open, c.lead.severity_rank, c.due_by or far, c.subject.subject_id)
     )
     return found
+
+
+def open_case_count(alerts) -> int:
+    """How many cases among these alerts have an active alert."""
+    return (
+        alerts.filter(case_at__isnull=False, status__in=ACTIVE)
+        .values("subject_id", "case_at")
+        .distinct()
+        .count()
+    )
 
 
 def case_of(alert: Alert) -> Case | None:
@@ -158,7 +199,7 @@ def case_of(alert: Alert) -> Case | None:
 
 def next_case(user, *, after: Alert) -> Alert | None:
     """The lead alert of the next open case in the queue after this alert's, or None."""
-    for case in cases(alert_queue(user).filter(status__in=ACTIVE)):
+    for case in cases(alert_queue(user).filter(status__in=ACTIVE), limit=2):
         if (case.subject.pk, case.started_at) != (after.subject_id, after.case_at):
             return case.lead
     return None

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from monitoring import rules, units
 from monitoring.models import Alert, Decision, LabDraw, SubjectSafetyState
-from monitoring.selectors.alert_pages import cases, overdue_q
+from monitoring.selectors.alert_pages import cases, open_case_count, overdue_q
 from monitoring.selectors.subject_pages import ACTIVE
 from subjects import access
 from subjects.models import Dose, Subject
@@ -20,7 +20,8 @@ from subjects.models import Dose, Subject
 class Dashboard:
     alerts_by_severity: list  # [(severity, count)]
     subjects_by_state: list  # [(state, label, count)]
-    cases: list  # open cases, most severe first
+    cases: list  # the most severe open cases
+    open_cases: int
     overdue: list  # active alerts past due_by
     recent: list  # recent entries and decisions
     subject_count: int
@@ -49,7 +50,8 @@ def dashboard(user, *, recent=12) -> Dashboard:
     return Dashboard(
         alerts_by_severity=[(s, open_counts.get(s, 0)) for s in rules.SEVERITY_ORDER],
         subjects_by_state=[(s, labels[s], state_counts.get(s, 0)) for s in reversed(rules.STATES)],
-        cases=[c for c in cases(alerts.filter(status__in=ACTIVE)) if c.is_open],
+        cases=[c for c in cases(alerts.filter(status__in=ACTIVE), limit=20) if c.is_open],
+        open_cases=open_case_count(alerts),
         overdue=overdue,
         recent=recent_activity(subjects, recent),
         subject_count=subjects.count(),

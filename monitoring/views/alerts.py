@@ -36,6 +36,7 @@ def alert_list(request):
         {
             "filter": alerts,
             "cases": alert_pages.cases(alerts.qs),
+            "cases_shown": alert_pages.CASES_SHOWN,
             "table": table,
             "export_query": query_without(request, "export"),
             "can_acknowledge": access.can_decide(request.user),
