@@ -592,7 +592,9 @@ class _Table:
             else:
                 cause = timeline.withheld_because(t)
                 cause = f"while dosing was withheld after {cause}" if cause else None
-            said = _Words(lambda d=dose: f"Dose of {format_number(d.dose_mg)} mg on {when(t)}")
+            said = _Words(
+                lambda d=dose: f"Dose of {format_number(d.dose_mg)} mg on {when(d.administered_at)}"
+            )
             if cause:
                 self.fire("dose_while_withheld", t, f"{said} was given {cause}", dose_key=dose.key)
                 continue
