@@ -101,6 +101,12 @@ class Timeline:
             if d.action == Decision.Action.RESUME_REDUCED_DOSE and d.pk not in replaced
         ]
 
+    def analytes_shown(self, analytes):
+        """The lab table's columns: the liver tests always, the others when the subject has them
+        (an INR or eosinophil column of dashes helps nobody)."""
+        held = {analyte for row in self.draws for analyte in row.results}
+        return [a for a in analytes if a in units.BASELINE_ANALYTES or a in held]
+
     @property
     def first_dose(self):
         return self.doses[0] if self.doses else None

@@ -45,7 +45,7 @@ def subject_detail(request, pk):
         "dosing": dosing.dosing_now(subject, timeline.history),
         "regimen": subject_pages.regimen_text(timeline.assessment),
         "liver_chart": charts.figure_json(liver) if timeline.draws or timeline.doses else None,
-        "analytes": DRAW_ANALYTES,
+        "analytes": timeline.analytes_shown(DRAW_ANALYTES),
         "ldl": timeline.latest_lipid_change("LDLC") if "LDLC" in timeline.baseline else None,
         "apob": timeline.latest_lipid_change("APOB") if "APOB" in timeline.baseline else None,
     }
