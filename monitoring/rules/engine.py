@@ -1,7 +1,10 @@
 """The engine: a subject's whole history and an evaluation time in, the findings (each with the
 engine's own resolution and its case), the safety state and the regimen in force out, under
 the study's rule set. Pure: no ORM, no clock, exact arithmetic. Read it beside DESIGN
-sections 3 and 3b; the sets themselves are data in sets.py."""
+sections 3 and 3b; the sets themselves are data in sets.py.
+
+Longer than 400 lines on purpose: the rules share one timeline and one pass over the draws,
+and a reader checking a rule against the table finds all of it, in the table's order, here."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta

@@ -1,6 +1,7 @@
 """The published rule sets as data (DESIGN sections 3 and 3b): each set's table, thresholds,
 windows and how its episodes open, plus the few small criteria that differ between sets. A new
-set is a new value here; the engine (engine.py) is not edited for it."""
+set is a new value here; the engine (engine.py) is not edited for it. Its length is the three
+tables written out in full, as people read them on the rules page."""
 
 from dataclasses import dataclass, field
 from datetime import timedelta
