@@ -622,7 +622,7 @@ def import_decisions(path, study=None, *, entered_by=None) -> Summary:
     return summary
 
 
-# ---- writers of parsed rows, shared with the CDISC import (monitoring/cdisc.py) -----------
+# ---- writers of parsed rows, shared with the CDISC import (formats/cdisc/) -----------
 
 
 def _pk(user):
