@@ -17,8 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
+from lib.bulk import insert_rows, insert_with_history
 from monitoring import units
-from monitoring.bulk import insert_rows, insert_with_history
 from monitoring.evaluation import runner
 from monitoring.models import LabDraw, LabResult
 from monitoring.services import lab_entry

@@ -32,10 +32,11 @@ def insert_with_history(objs, model, *, change_reason, user=None):
     return objs
 
 
-def insert_rows(model, fields, rows, *, change_reason, user=None):
+def insert_rows(model, fields, rows, *, change_reason, user=None, keys=None):
     """Insert plain rows (sequences of values for the attnames `fields`) of `model` with their
     '+' history; returns their new primary keys, in order. For bulk writers that never need
-    model instances (a central lab's transfer)."""
+    model instances (a central lab's transfer). `keys`, one per row, are the primary keys to
+    give them (PostgreSQL only); by default they are taken from the table's sequence."""
     if not rows:
         return []
     if connection.vendor != "postgresql":
@@ -43,7 +44,7 @@ def insert_rows(model, fields, rows, *, change_reason, user=None):
         insert_with_history(objs, model, change_reason=change_reason, user=user)
         return [obj.pk for obj in objs]
     opts = model._meta
-    pks = _take_primary_keys(model, len(rows))
+    pks = take_primary_keys(model, len(rows)) if keys is None else list(keys)
     column = _columns(opts)
     columns = [opts.pk.column] + [column[f] for f in fields]
     _copy(opts.db_table, columns, ([pk, *row] for pk, row in zip(pks, rows, strict=True)))
@@ -70,7 +71,9 @@ def _set_auto_now_add(objs, model):
                     setattr(obj, field.attname, now)
 
 
-def _take_primary_keys(model, count):
+def take_primary_keys(model, count):
+    """`count` new primary keys from `model`'s sequence; another writer may take some between
+    them, so they need not be one run."""
     opts = model._meta
     with connection.cursor() as cursor:
         # The sequence is looked up once: pg_get_serial_sequence per row costs five times the
