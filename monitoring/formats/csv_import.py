@@ -3,7 +3,9 @@
 Each file is read in one streaming pass and checked whole before anything is written; then it is
 written in one transaction. A bad row stops that file with `FILE:LINE: field: reason` and nothing
 of it is written. Imports are idempotent on natural keys: a row already stored unchanged is left
-alone, a changed value is updated with the reason "import".
+alone, a changed value is updated with the reason "import". Subjects and doses are written by
+subjects.services (write_subjects, write_doses); this module parses their files, and writes labs
+and decisions itself.
 """
 
 import csv
@@ -15,15 +17,15 @@ from functools import partial
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from simple_history.utils import bulk_update_with_history
 
-from lib.bulk import insert_rows, insert_with_history
+from lib.bulk import insert_rows, update_with_history
 from monitoring import units
 from monitoring.evaluation import runner
 from monitoring.models import LabDraw, LabResult
 from monitoring.services import lab_entry
-from subjects import inputs
-from subjects.models import Arm, Dose, Site, Study, Subject
+from subjects import inputs, services
+from subjects.models import Arm, Study, Subject
+from subjects.services import Change
 
 CHANGE_REASON = "import"
 BATCH = 2000
@@ -411,24 +413,6 @@ class StoredLabs:
         )
 
 
-@dataclass
-class Change:
-    """A stored value an import would change: where the file gives it, what it is, the old
-    and the new value in words, and the record with the fields to set."""
-
-    line: int
-    subject_pk: int
-    subject_id: str
-    what: str
-    old: str
-    new: str
-    record: object = None
-    fields: dict = field(default_factory=dict)
-
-    def __str__(self):
-        return f"{self.line}: {self.subject_id} {self.what}: {self.old} → {self.new}"
-
-
 class ReasonRequired(BadRow):
     """An import that would change stored values, given no reason: every change is listed."""
 
@@ -454,26 +438,9 @@ def require_reason(path, changes, reason):
 
 
 def apply_changes(changes, reason, summary, user=None):
-    """Set each change's fields on its record and save them, with their history and the
-    reason, one bulk update per model."""
-    by_model = {}
-    for change in changes:
-        for name, value in change.fields.items():
-            setattr(change.record, name, value)
-        by_model.setdefault(type(change.record), ({}, set()))
-        records, names = by_model[type(change.record)]
-        records[change.record.pk] = change.record
-        names |= set(change.fields)
-        summary.subjects.add(change.subject_pk)
-    for model, (records, names) in by_model.items():
-        bulk_update_with_history(
-            list(records.values()),
-            model,
-            sorted(names),
-            batch_size=BATCH,
-            default_user=user,
-            default_change_reason=reason,
-        )
+    """Save the changes with their history and the reason; their subjects changed."""
+    update_with_history(changes, reason=reason, user=user)
+    summary.subjects |= {change.subject_pk for change in changes}
 
 
 def lab_changes(draws, stored=None) -> list[Change]:
@@ -630,108 +597,30 @@ def _pk(user):
 
 
 def write_subjects(study, parsed, summary, reason=None, *, user=None):
-    """Create or update subjects of `study` from {subject_id: (line, values)}. Call inside a
-    transaction.
-
-    `values` holds a site code under "site" and Subject fields (an Arm under "arm"). Only the
-    fields given are compared and written, so a source without a field (CDISC DM has no
-    liver-disease flag) leaves it as it is. Sites are created as needed; a change of sex or
-    birth date resolves the subject's ULNs again. A change needs a reason (ReasonRequired).
-    """
-    sites = {s.code: s for s in Site.objects.filter(study=study)}
-    for code in {v["site"] for _, v in parsed.values()} - set(sites):
-        sites[code] = Site.objects.create(study=study, code=code, name=code)
-    existing = {
-        s.subject_id: s for s in Subject.objects.filter(study=study).select_related("site", "arm")
-    }
-    changes = subject_changes(parsed, existing, sites)
-    require_reason(summary.path, changes, reason)
-    to_create = [
-        Subject(study=study, subject_id=subject_id, **{**values, "site": sites[values["site"]]})
-        for subject_id, (_, values) in parsed.items()
-        if subject_id not in existing
-    ]
-    insert_with_history(to_create, Subject, change_reason=CHANGE_REASON, user=user)
-    apply_changes(changes, reason, summary, user)
-    changed = {change.record for change in changes}
-    lab_entry.refresh_ulns([c.record for c in changes if {"sex", "birth_date"} & set(c.fields)])
-    summary.created, summary.updated = len(to_create), len(changed)
-    summary.unchanged = len(parsed) - len(to_create) - len(changed)
-    runner.mark_changed(summary.subjects, evaluate=False)
-
-
-def subject_changes(parsed, existing, sites) -> list[Change]:
-    """A change per stored subject field that `parsed` gives another value."""
-    changes = []
-    for subject_id, (line, values) in parsed.items():
-        subject = existing.get(subject_id)
-        if subject is None:
-            continue
-        for key, value in {**values, "site": sites[values["site"]]}.items():
-            if _stored(subject, key) != _given(value):
-                old, new = _shown(getattr(subject, key)), _shown(value)
-                changes.append(
-                    Change(line, subject.pk, subject_id, key, old, new, subject, {key: value})
-                )
-    return changes
-
-
-def _shown(value):
-    if isinstance(value, bool):
-        return _yes_no(value)
-    if isinstance(value, (Arm, Site)):
-        return value.code
-    return str(value)
-
-
-def _stored(subject, key):
-    """A subject's field for comparison; a foreign key by its id (no query per subject)."""
-    if key in ("site", "arm", "study"):
-        return getattr(subject, f"{key}_id")
-    return getattr(subject, key)
-
-
-def _given(value):
-    return value.pk if isinstance(value, (Site, Arm, Study)) else value
+    """Create or update subjects of `study` from {subject_id: (line, values)} through
+    subjects.services.write_subjects (which see), counted in `summary`."""
+    try:
+        written = services.write_subjects(
+            study, parsed, reason=reason, user=user, change_reason=CHANGE_REASON, evaluate=False
+        )
+    except services.ReasonRequired as exc:
+        raise ReasonRequired(summary.path, exc.changes) from None
+    _count(summary, written)
 
 
 def write_doses(parsed, summary, reason=None, *, user=None):
-    """Create or update doses from {(subject_pk, administered_at): (line, dose_mg)}. Call inside
-    a transaction. A dose already stored unchanged is left alone; a change needs a reason."""
-    existing = {
-        (d.subject_id, d.administered_at): d
-        for d in Dose.objects.filter(subject_id__in={pk for pk, _ in parsed}).select_related(
-            "subject"
+    """Create or update doses from {(subject_pk, administered_at): (line, dose_mg)} through
+    subjects.services.write_doses (which see), counted in `summary`."""
+    try:
+        written = services.write_doses(
+            parsed, reason=reason, user=user, change_reason=CHANGE_REASON, evaluate=False
         )
-    }
-    changes = [
-        Change(
-            line,
-            dose.subject_id,
-            dose.subject.subject_id,
-            f"dose at {key[1]:%Y-%m-%d %H:%M} UTC",
-            f"{units.format_number(dose.dose_mg)} mg",
-            f"{units.format_number(dose_mg)} mg",
-            dose,
-            {"dose_mg": dose_mg},
-        )
-        for key, (line, dose_mg) in parsed.items()
-        if (dose := existing.get(key)) is not None and dose.dose_mg != dose_mg
-    ]
-    require_reason(summary.path, changes, reason)
-    to_create = [
-        Dose(
-            subject_id=subject_pk,
-            administered_at=administered_at,
-            dose_mg=dose_mg,
-            entered_by=user,
-        )
-        for (subject_pk, administered_at), (_, dose_mg) in parsed.items()
-        if (subject_pk, administered_at) not in existing
-    ]
-    summary.subjects |= {dose.subject_id for dose in to_create}
-    insert_with_history(to_create, Dose, change_reason=CHANGE_REASON, user=user)
-    apply_changes(changes, reason, summary, user)
-    summary.created, summary.updated = len(to_create), len(changes)
-    summary.unchanged = len(parsed) - len(to_create) - len(changes)
-    runner.mark_changed(summary.subjects, evaluate=False)
+    except services.ReasonRequired as exc:
+        raise ReasonRequired(summary.path, exc.changes) from None
+    _count(summary, written)
+
+
+def _count(summary, written):
+    summary.created, summary.updated = written.created, written.updated
+    summary.unchanged = written.unchanged
+    summary.subjects |= written.subjects
