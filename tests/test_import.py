@@ -92,7 +92,7 @@ def test_rows_keep_their_creation_records_when_another_writer_takes_keys_meanwhi
     from datetime import UTC, datetime
 
     from lib import bulk
-    from monitoring.formats.csv_import import DRAW_FIELDS
+    from monitoring.formats.lab_csv import DRAW_FIELDS
 
     subject = Subject.objects.get(subject_id="S-002")
     keys = bulk.take_primary_keys(LabDraw, 6)
@@ -230,7 +230,7 @@ def test_file_that_is_not_utf8_is_refused_naming_the_line(tmp_path, capsys, subj
 
 
 def test_check_labs_lists_every_bad_row_and_writes_nothing(tmp_path, subjects_file):
-    from monitoring.formats.csv_import import check_labs
+    from monitoring.formats.lab_csv import check_labs
 
     text = (
         GOOD_LABS + "S-999,2026-01-20T08:00:00,ALT,30,U/L,\nS-001,2026-01-21T08:00:00,ALT,x,U/L,\n"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 from django.db import transaction
 
 from monitoring import units
-from monitoring.formats import csv_import
+from monitoring.formats import csv_import, lab_csv
 from monitoring.formats.cdisc.datasets import LB, CdiscSummary, Dataset
 from monitoring.formats.cdisc.subject_level import SubjectLookup, code_of, first_present, study_of
 from monitoring.formats.cdisc.values import (
@@ -147,7 +147,7 @@ def parse_lab_dataset(data: Dataset, study_code=None):
         if value is None:
             summary.skipped[f"{analyte} records without a numeric result"] += 1
             continue
-        csv_import.plausible(data.path, number, analyte, value, unit, uln, (variable, uln_variable))
+        lab_csv.plausible(data.path, number, analyte, value, unit, uln, (variable, uln_variable))
         subject_pk = lookup.find(data.path, number, row)
         moment = collected_at(data.name, data.path, number, row)
         draw = draws.setdefault(
@@ -193,6 +193,6 @@ def same_result(analyte, first, second) -> bool:
 def import_labs(data: Dataset, study_code=None, reason=None, *, user=None) -> CdiscSummary:
     draws, summary = parse_lab_dataset(data, study_code)
     with transaction.atomic():
-        csv_import.write_labs(draws, summary, reason, user=user)
+        lab_csv.write_labs(draws, summary, reason, user=user)
     summary.notes.append(f"{len(draws)} draws")
     return summary
