@@ -12,6 +12,7 @@ from django.db import connection, connections
 from django.urls import reverse
 
 from config.celery import app as celery_app
+from lib.processes import RedisServer, process, wait_until, worker_args
 from monitoring import tasks
 from monitoring.evaluation import runner
 from monitoring.formats import csv_import, lab_csv
@@ -20,14 +21,7 @@ from monitoring.services import lab_entry
 from subjects.models import Subject
 
 from .factories import make_subject, results
-from .processes import (
-    RedisServer,
-    app_environment,
-    process,
-    use_broker,
-    wait_until,
-    worker_args,
-)
+from .processes import app_environment, use_broker
 
 pytestmark = [
     pytest.mark.worker,
