@@ -7,6 +7,9 @@ study, and each figure beside its physical limit measured in the same run.
 
 It wipes and rebuilds the database named by --database-url (default hepwatch_bench), uses Redis
 database 12, prints a table and one JSON object, and writes bench/results/latest.json.
+
+Over 400 lines on purpose: main() is the run in the order it measures, each figure beside the
+limit it is compared with; the processes it starts are lib/processes.py's.
 """
 
 import argparse
