@@ -153,7 +153,7 @@ class Preview:
     subjects: int = 0
     new_draws: int = 0
     bad_rows: list = field(default_factory=list)
-    changes: list = field(default_factory=list)  # csv_import.Change: stored values it would change
+    changes: list = field(default_factory=list)  # subjects.services.Change: what it would change
     error: str = ""  # a problem with the whole file (encoding, missing column)
 
     @property
