@@ -11,6 +11,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY config config
 COPY subjects subjects
+COPY lib lib
 COPY monitoring monitoring
 RUN pip install .
 COPY manage.py ./

@@ -7,16 +7,18 @@ study, and each figure beside its physical limit measured in the same run.
 
 It wipes and rebuilds the database named by --database-url (default hepwatch_bench), uses Redis
 database 12, prints a table and one JSON object, and writes bench/results/latest.json.
+
+Over 400 lines on purpose: main() is the run in the order it measures, each figure beside the
+limit it is compared with; the processes it starts are lib/processes.py's.
 """
 
 import argparse
+import contextlib
 import csv
 import http.cookiejar
 import json
 import os
 import random
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,7 +33,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-BIN = Path(sys.executable).parent
 PASSWORD = "bench-Password-2026"
 # Two years ago, so that the full study (100 weekly doses) lies in the past: no import takes
 # a time later than now.
@@ -50,12 +51,6 @@ def percentile(values, q):
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
-
-
-def spare_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---- the synthetic study ------------------------------------------------------------------
@@ -132,19 +127,6 @@ def recreate_database(url):
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def start(args, env, log):
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def wait_evaluated(timeout=600):
@@ -324,6 +306,7 @@ def main():
     from django.db import connection
 
     from config.celery import app as celery_app
+    from lib.processes import gunicorn_args, process, spare_port, worker_args
     from monitoring import tasks
     from monitoring.models import Alert, LabDraw
     from subjects.models import Subject
@@ -335,29 +318,14 @@ def main():
     reviewer.groups.add(Group.objects.get(name="safety_reviewer"))
     figures = {"machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]}}
     folder = Path(tempfile.mkdtemp(prefix="hepwatch-bench-"))
-    logs = open(folder / "processes.log", "ab")
-    worker = start(
-        [
-            str(BIN / "celery"),
-            "-A",
-            "config",
-            "worker",
-            "--concurrency",
-            "2",
-            "--loglevel",
-            "warning",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        env,
-        logs,
+    logs = folder / "processes.log"
+    stack = contextlib.ExitStack()
+    # The compose service's worker: prefork, two processes.
+    stack.enter_context(
+        process(worker_args(pool=None, concurrency=2, loglevel="warning"), env, logs)
     )
     port = spare_port()
-    web = start(
-        [str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-        env,
-        logs,
-    )
+    stack.enter_context(process(gunicorn_args(port, access_log=False), env, logs))
     try:
         rng = random.Random(2026)
         subjects_csv, doses_csv, labs = write_study(folder, size["subjects"], size["draws"], rng)
@@ -536,8 +504,7 @@ def main():
             "ratio_to_bare_view": round(queue_rps / bare_rps, 2),
         }
     finally:
-        stop(web)
-        stop(worker)
+        stack.close()
         celery_app.close()
 
     print_table(figures)

@@ -13,15 +13,23 @@ class MonitoringConfig(AppConfig):
         from monitoring.evaluation import runner
         from monitoring.services import lab_entry, notifications
         from subjects.models import Subject
-        from subjects.signals import subject_data_changed
+        from subjects.signals import subject_data_changed, subjects_data_changed
 
         def on_subject_data_changed(sender, subject, **kwargs):
             if sender is Subject:
                 lab_entry.refresh_ulns([subject])
             runner.mark_changed([subject.pk])
 
+        def on_subjects_data_changed(sender, subject_pks, resolve_ulns, evaluate, **kwargs):
+            if resolve_ulns:
+                lab_entry.refresh_ulns(resolve_ulns)
+            runner.mark_changed(subject_pks, evaluate=evaluate)
+
         subject_data_changed.connect(
             on_subject_data_changed, weak=False, dispatch_uid="monitoring.mark_changed"
+        )
+        subjects_data_changed.connect(
+            on_subjects_data_changed, weak=False, dispatch_uid="monitoring.mark_many_changed"
         )
         signals.evaluation_requested.connect(
             tasks.on_evaluation_requested, weak=False, dispatch_uid="monitoring.enqueue"

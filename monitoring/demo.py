@@ -18,6 +18,7 @@ from monitoring.evaluation import runner
 from monitoring.formats.csv_import import default_study
 from monitoring.models import LabDraw, LabResult
 from monitoring.services import lab_entry, review
+from subjects import services
 from subjects.models import Arm, Dose, Site, Subject
 
 SITES = [("S01", "Leeds General"), ("S02", "Lyon Sud"), ("S03", "Utrecht UMC")]
@@ -266,7 +267,7 @@ def seed(today=None, seed_value=2026, n_subjects=60, stdout=None):
     today = today or datetime.now(UTC).date()
     study = default_study()
     plans = build_plans(study, today, rng, n_subjects)
-    bulk_create_with_history([p.subject for p in plans], Subject, default_change_reason="demo")
+    services.create_generated_subjects([p.subject for p in plans], change_reason="demo")
     draws, results, doses = [], [], []
     for plan in plans:
         for collected_at, panel, symptoms in plan.draws:
@@ -288,7 +289,7 @@ def seed(today=None, seed_value=2026, n_subjects=60, stdout=None):
             result = LabResult(draw=draw, analyte=analyte, value=value, unit=unit)
             results.append(lab_entry.fill_result(result, subject, draw.collected_at, ranges))
     bulk_create_with_history(results, LabResult, default_change_reason="demo")
-    bulk_create_with_history(doses, Dose, default_change_reason="demo")
+    services.create_generated_doses(doses, change_reason="demo")
     _users()
     reviewer = User.objects.get(username="reviewer")
     signed = [

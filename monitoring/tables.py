@@ -100,7 +100,7 @@ class SubjectTable(BoundedTable):
 
     def render_active_alerts(self, value, record):
         if not value:
-            return format_html('<span class="text-body-tertiary">0</span>')
+            return format_html('<span class="text-body-tertiary">{}</span>', 0)
         return format_html(
             "{} {}", severity_badge(SEVERITY_BY_RANK[record.worst_rank], label=False), value
         )
@@ -198,7 +198,7 @@ class AlertTable(BoundedTable):
 
 
 def is_overdue(alert):
-    """Set by selectors.alert_queue; see selectors.overdue_q."""
+    """Set by selectors.alert_pages.alert_queue; see selectors.alert_pages.overdue_q."""
     return getattr(alert, "overdue", False)
 
 

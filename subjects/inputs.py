@@ -34,12 +34,12 @@ class Limit:
     def refusal(self, value, shown=None) -> str | None:
         """Why `value` (in `unit`) is implausible, or None. `shown` is how the value was
         entered, e.g. "2000 µkat/L", when that is not in `unit`."""
-        shown = shown or f"{_plain(value)} {self.unit}"
+        shown = shown or f"{plain_number(value)} {self.unit}"
         value = Fraction(value)  # exact, whether a Decimal or a Fraction came in
         if value < self.low:
-            return f"{shown} is below {_plain(self.low)} {self.unit}, the lowest accepted"
+            return f"{shown} is below {plain_number(self.low)} {self.unit}, the lowest accepted"
         if value > self.high:
-            return f"{shown} is above {_plain(self.high)} {self.unit}, the highest accepted"
+            return f"{shown} is above {plain_number(self.high)} {self.unit}, the highest accepted"
         return None
 
     @property
@@ -47,7 +47,8 @@ class Limit:
         return self.low == 0
 
 
-def _plain(number) -> str:
+def plain_number(number) -> str:
+    """A number without trailing zeros: 135, 2.25, 0.68."""
     if isinstance(number, Fraction):
         number = Decimal(number.numerator) / Decimal(number.denominator)
     return f"{Decimal(number).normalize():f}"

@@ -72,3 +72,11 @@ def celery_worker_thread():
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium"}
+
+
+@pytest.fixture
+def world(django_capture_on_commit_callbacks):
+    """The small study of tests/world.py (build_world), made through the services."""
+    from .world import build_world
+
+    return build_world(django_capture_on_commit_callbacks)

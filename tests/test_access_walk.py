@@ -5,7 +5,7 @@ pattern without a line in EXPECTED fails the walk."""
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from .test_views import world  # noqa: F401 (fixture)
+from .test_views import two_sites  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -86,11 +86,11 @@ def test_every_url_pattern_has_an_expectation():
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_every_url_answers_each_role_as_expected(client, world, name):  # noqa: F811
-    url = url_for(name, world)
+def test_every_url_answers_each_role_as_expected(client, two_sites, name):  # noqa: F811
+    url = url_for(name, two_sites)
     got = []
     for role in ROLES:
-        response = as_role(client, world, role).get(url)
+        response = as_role(client, two_sites, role).get(url)
         got.append(
             "health"
             if response.status_code in HEALTH and name == "healthz"
@@ -119,10 +119,10 @@ LISTINGS = [
 @pytest.mark.parametrize("url", LISTINGS)
 def test_nothing_of_another_site_leaks_into_a_coordinators_pages_or_exports(
     client,
-    world,  # noqa: F811
+    two_sites,  # noqa: F811
     url,
 ):
-    response = as_role(client, world, "other_coordinator").get(url)
+    response = as_role(client, two_sites, "other_coordinator").get(url)
     assert response.status_code == 200
     body = b"".join(response) if response.streaming else response.content
     if url.endswith("xlsx"):
@@ -136,12 +136,12 @@ def test_nothing_of_another_site_leaks_into_a_coordinators_pages_or_exports(
 
 
 @pytest.mark.parametrize("url", ["/subjects/?q=001", "/alerts/?q=001"])
-def test_the_search_finds_the_subject_for_someone_who_may_see_it(client, world, url):  # noqa: F811
-    body = as_role(client, world, "reviewer").get(url).content
+def test_the_search_finds_the_subject_for_someone_who_may_see_it(client, two_sites, url):  # noqa: F811
+    body = as_role(client, two_sites, "reviewer").get(url).content
     assert b"MIP-001" in body and b"MIP-002" not in body
 
 
-def test_the_admin_is_closed_to_every_role_but_staff(client, world):  # noqa: F811
+def test_the_admin_is_closed_to_every_role_but_staff(client, two_sites):  # noqa: F811
     for role in ROLES[1:]:
-        response = as_role(client, world, role).get("/admin/subjects/subject/")
+        response = as_role(client, two_sites, role).get("/admin/subjects/subject/")
         assert response.status_code == 302 and "/admin/login/" in response["Location"], role

@@ -91,7 +91,8 @@ def subject_with_every_alert_kind():
 
 
 @pytest.fixture
-def world():
+def demo_world():
+    """The demo study, not tests/world.py's: every page with every kind of alert on it."""
     defaults.ensure_default_study()
     defaults.ensure_groups()
     demo.seed(n_subjects=26)  # 13 a arm: each of the demo's stories at least once
@@ -166,7 +167,7 @@ def sign_in(page, base, username):
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
 
 
-def test_every_page_of_every_role_has_no_serious_axe_violation(browser, live_server, world):
+def test_every_page_of_every_role_has_no_serious_axe_violation(browser, live_server, demo_world):
     base = live_server.url
     found = []
     anonymous = browser.new_page()
@@ -185,18 +186,18 @@ def test_every_page_of_every_role_has_no_serious_axe_violation(browser, live_ser
     ]:
         page = browser.new_page()
         sign_in(page, base, username)
-        for url in pages_of(role, world):
+        for url in pages_of(role, demo_world):
             page.goto(base + url)
             found += blocking_violations(page, role)
         if role == "coordinator":
-            page.goto(f"{base}/subjects/{world['every'].pk}/draws/new/")
+            page.goto(f"{base}/subjects/{demo_world['every'].pk}/draws/new/")
             page.get_by_role("button", name="Save draw").click()
             found += blocking_violations(page, f"{role}, draw errors")
-            page.goto(f"{base}/subjects/{world['every'].pk}/doses/new/")
+            page.goto(f"{base}/subjects/{demo_world['every'].pk}/doses/new/")
             page.get_by_label("Dose (mg)").fill("150")
             page.get_by_role("button", name="Save dose").click()
             found += blocking_violations(page, f"{role}, dose to confirm")
-            for name, rows in lab_files(world).items():
+            for name, rows in lab_files(demo_world).items():
                 page.goto(f"{base}/labs/import/")
                 page.get_by_label("Labs CSV file").set_input_files(
                     {"name": f"{name}.csv", "mimeType": "text/csv", "buffer": rows.encode()}
@@ -205,7 +206,7 @@ def test_every_page_of_every_role_has_no_serious_axe_violation(browser, live_ser
                 expect(page.get_by_role("heading", name=f"Check {name}.csv")).to_be_visible()
                 found += blocking_violations(page, f"{role}, import preview of {name}")
         if role == "reviewer":
-            page.goto(f"{base}/alerts/{world['open_case'].pk}/")
+            page.goto(f"{base}/alerts/{demo_world['open_case'].pk}/")
             page.get_by_role("button", name="Sign decision").click()
             found += blocking_violations(page, f"{role}, decision errors")
         page.close()

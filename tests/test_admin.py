@@ -240,7 +240,7 @@ def clinical_records(subject):
 def test_nothing_clinical_records_point_to_can_be_deleted_in_the_admin(
     staff_client, django_capture_on_commit_callbacks, path
 ):
-    from .reporting import build_world
+    from .world import build_world
 
     world = build_world(django_capture_on_commit_callbacks)
     obj = clinical_records(world["own"])[path]

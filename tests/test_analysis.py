@@ -9,7 +9,7 @@ from fractions import Fraction
 import pytest
 
 from monitoring import rules
-from monitoring.reports import analysis
+from monitoring.reports import analysis, intervals
 
 DAY0 = datetime(2026, 1, 10, 10, 0, tzinfo=UTC)  # first dose
 ULN = {"ALT": 40, "AST": 40, "ALP": 100, "TBIL": Fraction(1)}
@@ -161,30 +161,30 @@ def test_r_ratio_needs_alp_in_the_peak_alt_draw():
 )
 def test_mean_ci_uses_the_t_quantile_of_the_published_tables(n, expected):
     values = [0.0, 2.0] * (n // 2) + [1.0] * (n % 2)
-    result = analysis.mean_ci(values)
+    result = intervals.mean_ci(values)
     half = (result.ci.high - result.ci.low) / 2
     assert half / (result.sd / math.sqrt(n)) == pytest.approx(expected, abs=5e-4)
 
 
 def test_wilson_interval_of_8_in_10_matches_the_textbook():
     # Newcombe (1998), Statistics in Medicine 17:857, and Wikipedia's worked example: 0.490-0.943.
-    ci = analysis.wilson(8, 10)
+    ci = intervals.wilson(8, 10)
     assert (round(ci.low, 3), round(ci.high, 3)) == (0.490, 0.943)
 
 
 def test_wilson_interval_of_2_in_5_matches_the_literature():
-    ci = analysis.wilson(2, 5)
+    ci = intervals.wilson(2, 5)
     assert (round(ci.low, 4), round(ci.high, 4)) == (0.1176, 0.7693)
 
 
 def test_wilson_interval_of_no_events_starts_at_zero():
-    ci = analysis.wilson(0, 10)
+    ci = intervals.wilson(0, 10)
     assert ci.low == pytest.approx(0, abs=1e-12) and ci.high == pytest.approx(0.2775, abs=1e-4)
 
 
 def test_newcombe_difference_matches_newcombes_worked_example():
     # Newcombe (1998) Table II, example (a): 56/70 against 48/80, method 10: 0.0524 to 0.3339.
-    ci = analysis.newcombe(56, 70, 48, 80)
+    ci = intervals.newcombe(56, 70, 48, 80)
     assert (round(ci.low, 4), round(ci.high, 4)) == (0.0524, 0.3339)
 
 

@@ -9,7 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -21,6 +20,7 @@ from subjects import defaults
 from subjects.models import Dose
 
 from .factories import make_subject, results
+from .world import PASSWORD, make_user
 
 pytestmark = [
     pytest.mark.browser,
@@ -28,21 +28,11 @@ pytestmark = [
 ]
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-PASSWORD = "hepwatch-test-pass"
 
 
 def shot(page, name):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def make_user(username, group, full_name):
-    first, last = full_name.split()
-    user = User.objects.create_user(
-        username, password=PASSWORD, first_name=first, last_name=last, email=f"{username}@x.org"
-    )
-    user.groups.add(Group.objects.get(name=group))
-    return user
 
 
 @pytest.fixture
@@ -52,8 +42,12 @@ def study():
     defaults.ensure_default_study()
     defaults.ensure_groups()
     now = timezone.now().replace(second=0, microsecond=0)
-    coordinator = make_user("chloe", "coordinator", "Chloe Coordinator")
-    make_user("rita", "safety_reviewer", "Rita Reviewer")
+    coordinator = make_user(
+        "chloe", "coordinator", first_name="Chloe", last_name="Coordinator", email="chloe@x.org"
+    )
+    make_user(
+        "rita", "safety_reviewer", first_name="Rita", last_name="Reviewer", email="rita@x.org"
+    )
     subject = make_subject("MIP-101", "S01", sex="M", enrolled_on=(now - timedelta(days=30)).date())
     subject.site.coordinators.add(coordinator)
     lab_entry.record_draw(

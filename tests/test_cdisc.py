@@ -12,6 +12,8 @@ from django.core.management import call_command
 
 from monitoring.evaluation import runner
 from monitoring.formats import cdisc
+from monitoring.formats.cdisc import exposure, subject_level, values
+from monitoring.formats.csv_import import BadRow
 from monitoring.models import Alert, LabDraw, LabResult
 from subjects.models import Arm, Dose, Subject
 
@@ -201,7 +203,7 @@ def test_each_files_dataset_is_told_by_its_variables_not_its_name(files, tmp_pat
     assert cdisc.open_dataset(str(adsl)).name == "ADSL"
     other = tmp_path / "ae.csv"
     other.write_text("STUDYID,USUBJID,AETERM\n", encoding="utf-8")
-    with pytest.raises(cdisc.BadRow, match="not a DM, ADSL, EX, LB or ADLB dataset"):
+    with pytest.raises(BadRow, match="not a DM, ADSL, EX, LB or ADLB dataset"):
         cdisc.open_dataset(str(other))
 
 
@@ -228,19 +230,14 @@ def test_a_birth_date_from_age_alone_gives_that_age_on_the_reference_date(files,
     subject = Subject.objects.get(subject_id="01-701-1015")
     # 63 on 2014-01-02: born between 1950-01-03 and 1951-01-02; the middle of those dates.
     assert subject.birth_date == date(1950, 7, 4)
-    assert cdisc.birth_date_from_age(63, date(2014, 1, 2)) == date(1950, 7, 4)
+    assert subject_level.birth_date_from_age(63, date(2014, 1, 2)) == date(1950, 7, 4)
 
 
 def test_hepwatchs_own_usubjid_study_dash_subjid_gives_back_the_subject_id():
-    assert cdisc.subject_id({"STUDYID": "MIPO-01", "USUBJID": "MIPO-01-S-001", "SUBJID": "S-001"})
-    assert (
-        cdisc.subject_id({"STUDYID": "MIPO-01", "USUBJID": "MIPO-01-S-001", "SUBJID": "S-001"})
-        == "S-001"
-    )
-    assert (
-        cdisc.subject_id({"STUDYID": STUDY, "USUBJID": "01-701-1015", "SUBJID": "1015"})
-        == "01-701-1015"
-    )
+    ours = {"STUDYID": "MIPO-01", "USUBJID": "MIPO-01-S-001", "SUBJID": "S-001"}
+    assert subject_level.subject_id(ours) == "S-001"
+    theirs = {"STUDYID": STUDY, "USUBJID": "01-701-1015", "SUBJID": "1015"}
+    assert subject_level.subject_id(theirs) == "01-701-1015"
 
 
 @pytest.mark.parametrize(
@@ -254,7 +251,7 @@ def test_hepwatchs_own_usubjid_study_dash_subjid_gives_back_the_subject_id():
     ],
 )
 def test_an_arms_dose_and_frequency_come_from_its_name_when_it_states_them(name, regimen):
-    assert cdisc.regimen_from_name(name) == regimen
+    assert subject_level.regimen_from_name(name) == regimen
 
 
 # ---- EX ------------------------------------------------------------------------------------
@@ -299,9 +296,9 @@ def test_regimens_the_arm_names_leave_open_come_from_ex_with_no_dose_where_it_va
     ],
 )
 def test_each_frequency_expands_into_administrations(frequency, start, end, times):
-    schedule = cdisc.parse_frequency(frequency)
-    moments = cdisc.administrations(
-        cdisc.parse_dtc(start), cdisc.end_of(end) if end else None, schedule
+    schedule = exposure.parse_frequency(frequency)
+    moments = exposure.administrations(
+        values.parse_dtc(start), exposure.end_of(end) if end else None, schedule
     )
     assert [f"{m:%m-%d %H}" for m in moments] == times
 

@@ -12,7 +12,7 @@ from monitoring.models import LabDraw, LabResult
 from subjects.models import Dose, Subject
 
 from .test_cdisc import files  # noqa: F401 (fixture)
-from .test_views import make_user
+from .world import make_user
 
 pytestmark = pytest.mark.django_db
 

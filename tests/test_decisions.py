@@ -15,7 +15,7 @@ from monitoring.services import lab_entry
 from subjects.models import Dose, Regimen
 
 from .factories import make_subject, results
-from .reporting import PASSWORD, make_user
+from .world import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -9,10 +9,9 @@ import urllib.request
 import pytest
 import yaml
 
-from .processes import (
+from lib.processes import (
     ROOT,
     RedisServer,
-    app_environment,
     beat_args,
     gunicorn_args,
     port_open,
@@ -21,6 +20,8 @@ from .processes import (
     wait_until,
     worker_args,
 )
+
+from .processes import app_environment
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 

@@ -18,16 +18,10 @@ from monitoring.models import Alert, Decision, LabResult
 from subjects.models import Dose, Site, Subject
 
 from .factories import wipe_study_data
-from .reporting import build_world
 
 pytestmark = pytest.mark.django_db
 
 NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
-
-
-@pytest.fixture
-def world(django_capture_on_commit_callbacks):
-    return build_world(django_capture_on_commit_callbacks)
 
 
 def snapshot():
@@ -214,7 +208,7 @@ def formula_subject(world, django_capture_on_commit_callbacks):
     from subjects.models import Arm, Regimen
 
     from .factories import make_subject, results
-    from .reporting import at
+    from .world import at
 
     study = world["own"].study
     regimen = Regimen.objects.create(

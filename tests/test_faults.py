@@ -12,22 +12,16 @@ from django.db import connection, connections
 from django.urls import reverse
 
 from config.celery import app as celery_app
+from lib.processes import RedisServer, process, wait_until, worker_args
 from monitoring import tasks
 from monitoring.evaluation import runner
-from monitoring.formats import csv_import
+from monitoring.formats import csv_import, lab_csv
 from monitoring.models import Alert, LabDraw, LabResult, SubjectSafetyState
 from monitoring.services import lab_entry
 from subjects.models import Subject
 
 from .factories import make_subject, results
-from .processes import (
-    RedisServer,
-    app_environment,
-    process,
-    use_broker,
-    wait_until,
-    worker_args,
-)
+from .processes import app_environment, use_broker
 
 pytestmark = [
     pytest.mark.worker,
@@ -101,7 +95,7 @@ def test_worker_killed_mid_evaluation_runs_it_again_with_one_alert_of_each_kind(
         )
     )
     csv_import.import_subjects(str(subjects_csv))  # the import modules write; nothing is queued
-    csv_import.import_labs(str(labs_csv))
+    lab_csv.import_labs(str(labs_csv))
     subjects = list(Subject.objects.order_by("pk"))
     last = subjects[-1]
 
@@ -184,7 +178,7 @@ def test_database_connection_dropping_during_an_import_writes_nothing_and_a_reru
         "S-001,2026-01-04T08:00:00,ALT,30,U/L,\n"
         "S-001,2026-01-12T08:00:00,ALT,150,U/L,\n"
     )
-    real_insert = csv_import.insert_rows
+    real_insert = lab_csv.insert_rows
     calls = []
 
     def drop_connection_on_second_insert(model, *args, **kwargs):
@@ -197,7 +191,7 @@ def test_database_connection_dropping_during_an_import_writes_nothing_and_a_reru
             other.close()
         return real_insert(model, *args, **kwargs)
 
-    monkeypatch.setattr(csv_import, "insert_rows", drop_connection_on_second_insert)
+    monkeypatch.setattr(lab_csv, "insert_rows", drop_connection_on_second_insert)
     with pytest.raises(SystemExit) as stop:
         call_command("import_csv", labs=str(labs))
     assert stop.value.code == 1
@@ -205,7 +199,7 @@ def test_database_connection_dropping_during_an_import_writes_nothing_and_a_reru
     connection.close()
     assert LabDraw.objects.count() == 0 and LabResult.objects.count() == 0
 
-    monkeypatch.setattr(csv_import, "insert_rows", real_insert)
+    monkeypatch.setattr(lab_csv, "insert_rows", real_insert)
     call_command("import_csv", labs=str(labs))
     assert LabResult.objects.count() == 2
     assert LabResult.objects.get(value=Decimal(150)).uln_multiple > 3

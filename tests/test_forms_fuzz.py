@@ -15,7 +15,7 @@ from monitoring.models import LabDraw, LabResult
 from subjects import inputs
 from subjects.models import Dose
 
-from .test_views import world  # noqa: F401 (fixture)
+from .test_views import two_sites  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -89,9 +89,9 @@ def no_script(content):
 @given(
     data=st.dictionaries(st.sampled_from(FIELDS + ["collected_at", "lab_name", "symptoms"]), cells)
 )
-def test_draw_form_never_fails_or_half_writes(client, world, data):  # noqa: F811
-    client.force_login(world["coordinator"])
-    subject = world["own"]
+def test_draw_form_never_fails_or_half_writes(client, two_sites, data):  # noqa: F811
+    client.force_login(two_sites["coordinator"])
+    subject = two_sites["own"]
     before = (LabDraw.objects.count(), LabResult.objects.count())
     form = {"collected_at": recent(), "ALT_unit": "U/L", **data}
     response = client.post(reverse("draw_new", args=[subject.pk]), form)
@@ -110,10 +110,10 @@ def test_draw_form_never_fails_or_half_writes(client, world, data):  # noqa: F81
 
 @fuzz
 @given(administered_at=cells, dose_mg=cells)
-def test_dose_form_never_fails_or_half_writes(client, world, administered_at, dose_mg):  # noqa: F811
-    client.force_login(world["coordinator"])
-    subject = world["other"]
-    world["other"].site.coordinators.add(world["coordinator"])
+def test_dose_form_never_fails_or_half_writes(client, two_sites, administered_at, dose_mg):  # noqa: F811
+    client.force_login(two_sites["coordinator"])
+    subject = two_sites["other"]
+    two_sites["other"].site.coordinators.add(two_sites["coordinator"])
     before = Dose.objects.count()
     response = client.post(
         reverse("dose_new", args=[subject.pk]),
@@ -130,9 +130,9 @@ def test_dose_form_never_fails_or_half_writes(client, world, administered_at, do
 
 @fuzz
 @given(data=st.dictionaries(st.sampled_from(["value", "unit", "reported_uln", "reason"]), cells))
-def test_correction_form_never_fails_or_half_writes(client, world, data):  # noqa: F811
-    client.force_login(world["coordinator"])
-    result = world["result"]
+def test_correction_form_never_fails_or_half_writes(client, two_sites, data):  # noqa: F811
+    client.force_login(two_sites["coordinator"])
+    result = two_sites["result"]
     stored = LabResult.objects.get(pk=result.pk)
     before = (stored.value, stored.unit, stored.reported_uln, stored.history.count())
     form = {"value": "140", "unit": "U/L", "reason": "typo", **data}

@@ -7,9 +7,8 @@ import pytest
 from django.test import override_settings
 
 from config.celery import app as celery_app
+from lib.processes import wait_until
 from monitoring import health, tasks
-
-from .processes import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 

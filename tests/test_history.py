@@ -9,7 +9,7 @@ from django.urls import reverse
 from monitoring.models import Alert, LabDraw
 
 from .factories import make_subject
-from .reporting import NOW, make_user
+from .world import NOW, make_user
 
 # Real commits: evaluation runs on commit inside the request, as on the embedded default.
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -85,34 +85,30 @@ def test_every_imported_row_has_one_creation_record_holding_its_values(tmp_path,
 
 
 def test_rows_keep_their_creation_records_when_another_writer_takes_keys_meanwhile(
-    tmp_path, subjects_file, monkeypatch
+    subjects_file,
 ):
-    """A coordinator saves a draw while the import takes its keys: the import's keys are then
-    not one run, and its creation records must still go to its own rows only."""
-    from monitoring import bulk
+    """A coordinator saves a draw while a bulk insert takes its keys: the insert's keys are
+    then not one run, and its creation records must still go to its own rows only."""
+    from datetime import UTC, datetime
 
-    real = bulk._take_primary_keys
-    coordinator = {}
+    from lib import bulk
+    from monitoring.formats.lab_csv import DRAW_FIELDS
 
-    def keys_shared_with_a_coordinator(model, count):
-        keys = real(model, 2 * count)
-        if model is LabDraw:
-            coordinator["draw"] = LabDraw.objects.create(
-                pk=keys[1],
-                subject=Subject.objects.get(subject_id="S-002"),
-                collected_at="2026-02-01T08:00:00Z",
-                resulted_at="2026-02-01T08:00:00Z",
-            )
-        return keys[::2]
-
-    monkeypatch.setattr(bulk, "_take_primary_keys", keys_shared_with_a_coordinator)
-    call_command("import_csv", labs=write(tmp_path, "labs.csv", GOOD_LABS))
-    theirs = coordinator["draw"].history.filter(history_type="+")
-    assert [h.history_change_reason for h in theirs] == [None]
-    stored = {(r.id, *(getattr(r, f) for f in FIELDS)) for r in LabResult.objects.all()}
-    assert creation_records(LabResult, FIELDS) == dict.fromkeys(stored, "import")
-    ours = LabDraw.history.filter(history_type="+", history_change_reason="import")
-    assert ours.count() == 3
+    subject = Subject.objects.get(subject_id="S-002")
+    keys = bulk.take_primary_keys(LabDraw, 6)
+    theirs = LabDraw.objects.create(
+        pk=keys[1],
+        subject=subject,
+        collected_at="2026-02-01T08:00:00Z",
+        resulted_at="2026-02-01T08:00:00Z",
+    )
+    times = [datetime(2026, 2, day, 8, tzinfo=UTC) for day in (2, 3, 4)]
+    rows = [(subject.pk, at, at, "", False, None, at) for at in times]
+    ours = bulk.insert_rows(LabDraw, DRAW_FIELDS, rows, change_reason="import", keys=keys[::2])
+    assert ours == keys[::2]
+    assert [h.history_change_reason for h in theirs.history.filter(history_type="+")] == [None]
+    imported = LabDraw.history.filter(history_type="+", history_change_reason="import")
+    assert sorted(imported.values_list("id", flat=True)) == ours
 
 
 def test_reimporting_a_changed_value_updates_it_with_the_reason_given(tmp_path, subjects_file):
@@ -234,7 +230,7 @@ def test_file_that_is_not_utf8_is_refused_naming_the_line(tmp_path, capsys, subj
 
 
 def test_check_labs_lists_every_bad_row_and_writes_nothing(tmp_path, subjects_file):
-    from monitoring.formats.csv_import import check_labs
+    from monitoring.formats.lab_csv import check_labs
 
     text = (
         GOOD_LABS + "S-999,2026-01-20T08:00:00,ALT,30,U/L,\nS-001,2026-01-21T08:00:00,ALT,x,U/L,\n"

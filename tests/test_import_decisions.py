@@ -10,8 +10,8 @@ from django.core.management import call_command
 
 from monitoring.models import Alert, Decision, LabDraw
 
-from .reporting import make_user
 from .test_import import run_import, write
+from .world import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitoring import units
-from monitoring.formats import csv_import
+from monitoring.formats import csv_import, lab_csv
 from monitoring.models import LabDraw, LabResult
 
 from .factories import make_subject
@@ -107,7 +107,7 @@ def test_any_labs_file_imports_cleanly_or_is_refused_with_a_reason(subject, cont
         path = Path(folder) / "labs.csv"
         path.write_bytes(content)
         try:
-            summary = csv_import.import_labs(str(path))
+            summary = lab_csv.import_labs(str(path))
         except csv_import.BadRow as bad:
             assert str(bad).startswith(f"{path}:")
             assert bad.field and bad.reason
@@ -125,7 +125,7 @@ def test_a_ten_megabyte_line_is_refused_with_a_reason(subject, tmp_path):
         f"S-001,2026-01-05T08:00:00Z,ALT,{'9' * 10_000_000},U/L,\n"
     )
     with pytest.raises(csv_import.BadRow) as bad:
-        csv_import.import_labs(str(path))
+        lab_csv.import_labs(str(path))
     assert bad.value.line == 2
     assert LabResult.objects.count() == 0
 

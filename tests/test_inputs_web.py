@@ -19,7 +19,7 @@ from subjects.models import Dose
 from . import test_views
 from .test_views import NOW, PASSWORD
 
-world = test_views.world
+two_sites = test_views.two_sites
 
 pytestmark = pytest.mark.django_db
 
@@ -90,10 +90,10 @@ def post_draw(client, w, **data):
     ],
 )
 def test_draw_form_implausible_or_loose_value_is_refused_naming_field_and_limit(
-    client, world, data, field, message
+    client, two_sites, data, field, message
 ):
     before = counts()
-    errors = errors_of(post_draw(client, world, **data))
+    errors = errors_of(post_draw(client, two_sites, **data))
     assert message in errors.get(field, ""), errors
     assert counts() == before
 
@@ -107,17 +107,19 @@ def test_draw_form_implausible_or_loose_value_is_refused_naming_field_and_limit(
         ("9999-12-31T23:00-05:00", "in the future"),
     ],
 )
-def test_draw_form_collection_time_outside_1900_to_now_is_refused(client, world, moment, message):
+def test_draw_form_collection_time_outside_1900_to_now_is_refused(
+    client, two_sites, moment, message
+):
     before = counts()
-    response = post_draw(client, world, collected_at=moment, ALT_value="35", ALT_unit="U/L")
+    response = post_draw(client, two_sites, collected_at=moment, ALT_value="35", ALT_unit="U/L")
     assert message in errors_of(response)["collected_at"]
     assert counts() == before
 
 
-def test_draw_form_values_at_the_limits_are_saved(client, world):
+def test_draw_form_values_at_the_limits_are_saved(client, two_sites):
     response = post_draw(
         client,
-        world,
+        two_sites,
         ALT_value="100000",
         ALT_unit="U/L",
         ALT_uln="1",
@@ -126,7 +128,7 @@ def test_draw_form_values_at_the_limits_are_saved(client, world):
         AST_uln="1000",
     )
     assert response.status_code == 302, response.context["form"].errors
-    draw = LabDraw.objects.filter(subject=world["own"]).order_by("-entered_at").first()
+    draw = LabDraw.objects.filter(subject=two_sites["own"]).order_by("-entered_at").first()
     assert sorted(draw.results.values_list("uln_multiple", flat=True)) == [
         Decimal("0.0001"),
         Decimal(100000),
@@ -153,11 +155,11 @@ def post_correction(client, w, **data):
     ],
 )
 def test_correction_form_refuses_implausible_values_and_invisible_reasons(
-    client, world, data, field, message
+    client, two_sites, data, field, message
 ):
-    errors = errors_of(post_correction(client, world, **data))
+    errors = errors_of(post_correction(client, two_sites, **data))
     assert message in errors.get(field, ""), errors
-    assert LabResult.objects.get(pk=world["result"].pk).value == Decimal("143.5")
+    assert LabResult.objects.get(pk=two_sites["result"].pk).value == Decimal("143.5")
 
 
 # ---- the dose form and the decision form -----------------------------------------------------
@@ -178,21 +180,21 @@ def post_dose(client, w, **data):
         ({"administered_at": "0001-01-01T00:00+05:00"}, "administered_at", "1900 to now"),
     ],
 )
-def test_dose_form_refuses_implausible_doses_and_times(client, world, data, field, message):
+def test_dose_form_refuses_implausible_doses_and_times(client, two_sites, data, field, message):
     before = counts()
-    errors = errors_of(post_dose(client, world, **data))
+    errors = errors_of(post_dose(client, two_sites, **data))
     assert message in errors.get(field, ""), errors
     assert counts() == before
 
 
-def test_decision_reason_of_zero_width_characters_is_refused(client, world):
-    client.force_login(world["reviewer"])
+def test_decision_reason_of_zero_width_characters_is_refused(client, two_sites):
+    client.force_login(two_sites["reviewer"])
     response = client.post(
-        reverse("alert", args=[world["alert"].pk]),
+        reverse("alert", args=[two_sites["alert"].pk]),
         {"action": "acknowledge", "reason": ZERO_WIDTH, "password": PASSWORD},
     )
     assert "A reason is required." in errors_of(response)["reason"]
-    assert not world["alert"].decisions.exists()
+    assert not two_sites["alert"].decisions.exists()
 
 
 # ---- the web lab upload -------------------------------------------------------------------------
@@ -234,15 +236,17 @@ def row(w, when=None, test="ALT", value="35", unit="U/L", uln=""):
         ("0001-01-01T00:00+05:00", "0001-01-01T00:00:00+05:00 is outside the years 1900 to now"),
     ],
 )
-def test_upload_date_time_that_overflows_is_a_bad_row_in_the_preview(client, world, when, reason):
-    _, response = preview_of(client, world, HEADER + row(world, when=when))
+def test_upload_date_time_that_overflows_is_a_bad_row_in_the_preview(
+    client, two_sites, when, reason
+):
+    _, response = preview_of(client, two_sites, HEADER + row(two_sites, when=when))
     assert bad_rows(response) == [(2, "collected_at", reason)]
 
 
-def test_upload_value_outside_the_limits_and_loose_numbers_are_bad_rows(client, world):
-    text = HEADER + row(world, value="100001") + row(world, test="AST", value="1e-20")
-    text += row(world, test="TBIL", value="2", unit="mg/dL", uln="0.01")
-    _, response = preview_of(client, world, text)
+def test_upload_value_outside_the_limits_and_loose_numbers_are_bad_rows(client, two_sites):
+    text = HEADER + row(two_sites, value="100001") + row(two_sites, test="AST", value="1e-20")
+    text += row(two_sites, test="TBIL", value="2", unit="mg/dL", uln="0.01")
+    _, response = preview_of(client, two_sites, text)
     assert [(line, field) for line, field, _ in bad_rows(response)] == [
         (2, "value"),
         (3, "value"),
@@ -251,14 +255,14 @@ def test_upload_value_outside_the_limits_and_loose_numbers_are_bad_rows(client, 
     assert "100001 U/L is above 100000 U/L" in bad_rows(response)[0][2]
 
 
-def test_upload_symptoms_maybe_is_a_bad_row(client, world):
-    text = HEADER[:-1] + ",symptoms\n" + row(world)[:-1] + ",maybe\n"
-    _, response = preview_of(client, world, text)
+def test_upload_symptoms_maybe_is_a_bad_row(client, two_sites):
+    text = HEADER[:-1] + ",symptoms\n" + row(two_sites)[:-1] + ",maybe\n"
+    _, response = preview_of(client, two_sites, text)
     assert bad_rows(response) == [(2, "symptoms", "'maybe' is not true or false")]
 
 
-def test_upload_the_same_row_twice_is_a_bad_row_naming_both_lines(client, world):
-    _, response = preview_of(client, world, HEADER + row(world) + row(world))
+def test_upload_the_same_row_twice_is_a_bad_row_naming_both_lines(client, two_sites):
+    _, response = preview_of(client, two_sites, HEADER + row(two_sites) + row(two_sites))
     assert bad_rows(response) == [(3, "test", "ALT for this draw is on line 2 too (line 3)")]
 
 
@@ -268,8 +272,8 @@ def tbil_over_stored(w):
     return HEADER + row(w, when=stored, value="1.2", unit="ukat/L")
 
 
-def test_upload_over_stored_values_previews_old_and_new_and_needs_a_reason(client, world):
-    token, response = preview_of(client, world, tbil_over_stored(world))
+def test_upload_over_stored_values_previews_old_and_new_and_needs_a_reason(client, two_sites):
+    token, response = preview_of(client, two_sites, tbil_over_stored(two_sites))
     page = response.content.decode()
     assert "1 stored value would change" in page
     change = response.context["preview"].changes[0]
@@ -285,21 +289,21 @@ def test_upload_over_stored_values_previews_old_and_new_and_needs_a_reason(clien
         )
         assert refused.status_code == 400
         assert refused.context["reason_error"]
-        assert world["result"].history.count() == 1
-    assert LabResult.objects.get(pk=world["result"].pk).value == Decimal("143.5")
+        assert two_sites["result"].history.count() == 1
+    assert LabResult.objects.get(pk=two_sites["result"].pk).value == Decimal("143.5")
 
 
 def test_upload_over_stored_values_with_a_reason_keeps_it_in_history(
-    client, world, django_capture_on_commit_callbacks
+    client, two_sites, django_capture_on_commit_callbacks
 ):
-    token, _ = preview_of(client, world, tbil_over_stored(world))
+    token, _ = preview_of(client, two_sites, tbil_over_stored(two_sites))
     with django_capture_on_commit_callbacks(execute=True):
         done = client.post(
             reverse("lab_import_confirm"),
             {"t": token, "action": "import", "reason": "lab reissued the report in SI units"},
         )
     assert done.status_code == 302
-    result = LabResult.objects.get(pk=world["result"].pk)
+    result = LabResult.objects.get(pk=two_sites["result"].pk)
     assert (result.value, result.unit) == (Decimal("1.2"), "ukat/L")
     assert result.history.first().history_change_reason == "lab reissued the report in SI units"
 
@@ -360,7 +364,7 @@ def test_cdisc_upload_over_stored_values_lists_them_and_needs_a_reason(client, s
 
 @pytest.mark.parametrize("per_page", ["-5", "0", "abc", "10000000000000000000000", "1"])
 @pytest.mark.parametrize("page", ["subjects", "alerts"])
-def test_a_page_size_from_the_address_never_fails_a_table(client, world, page, per_page):
-    client.force_login(world["reviewer"])
+def test_a_page_size_from_the_address_never_fails_a_table(client, two_sites, page, per_page):
+    client.force_login(two_sites["reviewer"])
     response = client.get(reverse(page), {"per_page": per_page})
     assert response.status_code == 200

@@ -20,7 +20,7 @@ from subjects import inputs
 from subjects.models import Dose
 
 from .factories import make_subject
-from .reporting import make_user
+from .world import make_user
 
 # LabResult's columns: (digits, decimals).
 VALUE, CANONICAL, ULN, MULTIPLE = (24, 12), (24, 12), (24, 12), (18, 6)

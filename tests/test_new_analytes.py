@@ -12,8 +12,8 @@ from django.utils import timezone
 from monitoring.models import Alert, LabResult
 
 from .factories import make_subject
-from .reporting import make_user
 from .test_import import run_import, write
+from .world import make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -9,14 +9,7 @@ from monitoring.evaluation import runner
 from monitoring.models import Alert
 from monitoring.services import lab_entry
 
-from .reporting import build_world
-
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world(django_capture_on_commit_callbacks):
-    return build_world(django_capture_on_commit_callbacks)
 
 
 def test_every_response_behind_sign_in_is_no_store(client, world):

@@ -16,14 +16,7 @@ from monitoring import rules
 from monitoring.models import Alert
 from monitoring.reports import subject_report
 
-from .reporting import build_world
-
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world(django_capture_on_commit_callbacks):
-    return build_world(django_capture_on_commit_callbacks)
 
 
 def pdf_text(content, tmp_path, *extra):

@@ -11,14 +11,7 @@ from django.urls import reverse
 from monitoring.reports import analysis
 from subjects.models import Subject
 
-from .reporting import build_world
-
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world(django_capture_on_commit_callbacks):
-    return build_world(django_capture_on_commit_callbacks)
 
 
 def text(response):

@@ -13,8 +13,8 @@ from monitoring.models import Alert
 from subjects.models import Study
 
 from .factories import wipe_study_data
-from .reporting import make_user
 from .synthetic import DEFAULT_AS_OF, write_study
+from .world import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 

@@ -11,18 +11,11 @@ from django.core.management.base import CommandError
 
 from monitoring.formats import sdtm
 
-from .reporting import build_world
-
 pytestmark = pytest.mark.django_db
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
 COUNTRIES = ["--country", "S01=GBR", "--country", "S02=FRA"]
-
-
-@pytest.fixture
-def world(django_capture_on_commit_callbacks):
-    return build_world(django_capture_on_commit_callbacks)
 
 
 @pytest.fixture

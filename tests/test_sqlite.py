@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from .processes import BIN, ROOT, port_open, process, spare_port, wait_until
+from lib.processes import BIN, ROOT, port_open, process, spare_port, wait_until
 
 PASSWORD = "correct horse battery staple"
 DRAWS_PER_SUBJECT = 3

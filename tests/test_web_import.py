@@ -12,8 +12,6 @@ from django.urls import reverse
 from monitoring.formats import lab_upload
 from monitoring.models import Alert, LabDraw, LabResult
 
-from .reporting import build_world
-
 pytestmark = pytest.mark.django_db
 
 HEADER = "subject_id,collected_at,test,value,unit,uln\n"
@@ -27,11 +25,6 @@ GOOD = HEADER + (
 def upload_dir(settings, tmp_path):
     settings.HEPWATCH_UPLOAD_DIR = str(tmp_path)
     return tmp_path / "hepwatch-lab-uploads"
-
-
-@pytest.fixture
-def world(django_capture_on_commit_callbacks):
-    return build_world(django_capture_on_commit_callbacks)
 
 
 def csv_file(text, name="labs.csv", content_type="text/csv"):

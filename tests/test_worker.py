@@ -5,12 +5,13 @@ from datetime import UTC, datetime
 import pytest
 
 from config.celery import app as celery_app
+from lib.processes import spare_port, wait_until
 from monitoring import tasks
 from monitoring.models import Alert, LabDraw, SubjectSafetyState
 from monitoring.services import lab_entry
 
 from .factories import make_subject, results
-from .processes import spare_port, use_broker, wait_until
+from .processes import use_broker
 
 pytestmark = [
     pytest.mark.worker,

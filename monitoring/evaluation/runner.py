@@ -6,8 +6,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from lib.bulk import insert_with_history
 from monitoring import rules
-from monitoring.bulk import insert_with_history
 from monitoring.evaluation.loader import load_histories
 from monitoring.evaluation.reconcile import by_the_engine, reconcile
 from monitoring.models import Alert, SubjectSafetyState

@@ -1,49 +1,29 @@
-"""CSV import of subjects, doses, labs and transcribed decisions (DESIGN.md section 5).
+"""CSV import (DESIGN.md section 5): reading and checking rows, and the subject and dose files.
 
 Each file is read in one streaming pass and checked whole before anything is written; then it is
 written in one transaction. A bad row stops that file with `FILE:LINE: field: reason` and nothing
 of it is written. Imports are idempotent on natural keys: a row already stored unchanged is left
-alone, a changed value is updated with the reason "import".
+alone, a changed value is updated with the reason "import". Subjects and doses are written by
+subjects.services (write_subjects, write_doses); labs files are lab_csv.py's, transcribed
+decisions decision_import.py's, both built on the reading here.
 """
 
 import csv
 from dataclasses import dataclass, field
 from decimal import Decimal
-from fractions import Fraction
-from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
-from simple_history.utils import bulk_update_with_history
 
-from monitoring import units
-from monitoring.bulk import insert_rows, insert_with_history
-from monitoring.evaluation import runner
-from monitoring.models import LabDraw, LabResult
-from monitoring.services import lab_entry
-from subjects import inputs
-from subjects.models import Arm, Dose, Site, Study, Subject
+from lib.bulk import update_with_history
+from subjects import inputs, services
+from subjects.models import Arm, Study, Subject
 
 CHANGE_REASON = "import"
 BATCH = 2000
 
 SUBJECT_COLUMNS = ("subject_id", "site", "sex", "birth_date", "arm", "enrolled_on")
 DOSE_COLUMNS = ("subject_id", "administered_at", "dose_mg")
-LAB_COLUMNS = ("subject_id", "collected_at", "test", "value", "unit", "uln")
-DECISION_COLUMNS = ("subject_id", "signed_at", "action", "regimen", "reviewer", "reason")
-TRANSCRIBED_ACTIONS = ("withhold", "resume_same_dose", "resume_reduced_dose", "discontinue")
-# The order in which write_labs gives new rows to insert_rows.
-DRAW_FIELDS = (
-    "subject_id",
-    "collected_at",
-    "resulted_at",
-    "lab_name",
-    "symptoms_of_liver_injury",
-    "entered_by_id",
-    "entered_at",
-)
-RESULT_FIELDS = ("draw_id", "analyte", "value", "reported_uln", *units.Measurement._fields)
 
 
 class BadRow(Exception):
@@ -244,191 +224,6 @@ def known_subject(path, line, row, subjects):
         raise BadRow(path, line, "subject_id", f"unknown subject {subject_id!r}") from None
 
 
-# ---- labs ---------------------------------------------------------------------------------
-
-
-def parse_test(text: str) -> str:
-    code = text.strip().upper()
-    if code not in units.ANALYTES:
-        raise ValueError(f"unknown test {text.strip()!r} (use {', '.join(units.ANALYTES)})")
-    return code
-
-
-def parse_labs(path, study, bad_rows=None):
-    """Read a labs file into draws: {(subject_pk, collected_at): {"symptoms", "results"}}.
-
-    Without `bad_rows` the first bad row raises BadRow; with a list, every bad row is added to
-    it and the rest are read (for a preview). A missing column or bad encoding always raises.
-    """
-    subjects = subject_lookup(study)
-    summary = Summary(path)
-    draws = {}
-    for line, row in read_rows(path, LAB_COLUMNS):
-        summary.rows += 1
-        try:
-            parse_lab_row(path, line, row, subjects, draws)
-        except BadRow as bad:
-            if bad_rows is None:
-                raise
-            bad_rows.append(bad)
-    return draws, summary
-
-
-def parse_lab_row(path, line, row, subjects, draws):
-    subject_pk = known_subject(path, line, row, subjects)
-    collected_at = cell(path, line, row, "collected_at", parse_datetime)
-    test = cell(path, line, row, "test", parse_test)
-    value = cell(path, line, row, "value", parse_number)
-    unit = cell(path, line, row, "unit", partial(units.normalise_unit, test))
-    uln_text = (row.get("uln") or "").strip()
-    uln = cell(path, line, row, "uln", parse_number) if uln_text else None
-    plausible(path, line, test, value, unit, uln)
-    symptoms = cell(path, line, row, "symptoms", parse_bool) if "symptoms" in row else None
-    resulted_text = (row.get("resulted_at") or "").strip()
-    resulted_at = cell(path, line, row, "resulted_at", parse_datetime) if resulted_text else None
-    if resulted_at is not None and resulted_at < collected_at:
-        raise BadRow(path, line, "resulted_at", "is before collected_at")
-    draw = draws.setdefault(
-        (subject_pk, collected_at),
-        {"line": line, "symptoms": None, "results": {}, "resulted_at": resulted_at},
-    )
-    if draw["resulted_at"] != resulted_at:
-        raise BadRow(
-            path,
-            line,
-            "resulted_at",
-            f"differs from line {draw['line']}: every row of a draw has the same one",
-        )
-    entry = (value, unit, uln)
-    repeated(path, line, "test", draw["results"].get(test), f"{test} for this draw")
-    if symptoms is not None:
-        draw["symptoms"] = bool(draw["symptoms"]) or symptoms
-    draw["results"][test] = (line, entry)
-
-
-def plausible(path, line, test, value, unit, uln, fields=("value", "uln")):
-    """BadRow on the value's or the ULN's column (`fields` names them) when it is outside the
-    plausibility limits."""
-    try:
-        units.check_plausible(test, value, unit, uln)
-    except units.LimitError as error:
-        column = fields[0] if error.field == "value" else fields[1]
-        raise BadRow(path, line, column, error.message) from None
-
-
-def check_labs(path, study=None):
-    """Every bad row of a labs file, and how many rows and draws it holds; writes nothing."""
-    bad_rows = []
-    draws, summary = parse_labs(path, study or default_study(), bad_rows)
-    return summary.rows, len(draws), bad_rows
-
-
-def import_labs(path, study=None, reason=None, *, user=None) -> Summary:
-    """`user`: who imports (the web import's signed-in user); none from the command line."""
-    draws, summary = parse_labs(path, study or default_study())
-    with transaction.atomic():
-        write_labs(draws, summary, reason, user=user)
-    return summary
-
-
-def write_labs(draws, summary, reason=None, *, user=None):
-    """Create or update draws and results from parse_labs' output. Call inside a transaction.
-
-    New draws and results are written as plain rows (no model instances: a central lab's
-    transfer holds hundreds of thousands); changed ones are updated with their history, and
-    only with a reason (ReasonRequired lists them otherwise, before anything is written).
-    What is written is credited to `user` (entered_by and the audit history), when given.
-    """
-    stored = StoredLabs(draws)
-    changes = lab_changes(draws, stored)
-    require_reason(summary.path, changes, reason)
-    now = timezone.now()
-    new_draws = [key for key in draws if key not in stored.draws]
-    # Without a result time an imported draw was known when it was collected (section 2).
-    created = insert_rows(
-        LabDraw,
-        DRAW_FIELDS,
-        [
-            (
-                *key,
-                draws[key].get("resulted_at") or key[1],
-                "",
-                bool(draws[key]["symptoms"]),
-                _pk(user),
-                now,
-            )
-            for key in new_draws
-        ],
-        change_reason=CHANGE_REASON,
-        user=user,
-    )
-    draw_pks = {key: draw.pk for key, draw in stored.draws.items()}
-    draw_pks.update(zip(new_draws, created, strict=True))
-    to_create = []
-    for (subject_pk, collected_at), draw_data in draws.items():
-        draw_pk = draw_pks[(subject_pk, collected_at)]
-        for analyte, (_, (value, unit, uln)) in draw_data["results"].items():
-            if (draw_pk, analyte) in stored.results:
-                continue
-            measured = stored.measure(subject_pk, collected_at, analyte, value, unit, uln)
-            to_create.append((draw_pk, analyte, value, uln, *measured))
-            summary.subjects.add(subject_pk)
-    insert_rows(LabResult, RESULT_FIELDS, to_create, change_reason=CHANGE_REASON, user=user)
-    apply_changes(changes, reason, summary, user)
-    results_changed = sum(1 for c in changes if isinstance(c.record, LabResult))
-    summary.created, summary.updated = len(to_create), results_changed
-    summary.unchanged = sum(len(d["results"]) for d in draws.values()) - len(to_create)
-    summary.unchanged -= results_changed
-    runner.mark_changed(summary.subjects, evaluate=False)
-
-
-class StoredLabs:
-    """What is stored of the draws a labs file gives: the draws, their results, and each
-    subject's sex, birth date and ID, read in a few queries."""
-
-    def __init__(self, draws):
-        pks = {pk for pk, _ in draws}
-        self.subjects = {
-            pk: (sex, birth_date, subject_id)
-            for pk, sex, birth_date, subject_id in Subject.objects.filter(pk__in=pks).values_list(
-                "pk", "sex", "birth_date", "subject_id"
-            )
-        }
-        self.draws = {
-            (d.subject_id, d.collected_at): d for d in LabDraw.objects.filter(subject_id__in=pks)
-        }
-        draw_ids = [d.pk for d in self.draws.values()]
-        self.results = {}
-        for start in range(0, len(draw_ids), 5000):
-            for result in LabResult.objects.filter(draw_id__in=draw_ids[start : start + 5000]):
-                self.results[(result.draw_id, result.analyte)] = result
-        self.ranges = lab_entry.reference_ranges()
-
-    def measure(self, subject_pk, collected_at, analyte, value, unit, uln):
-        sex, birth_date, _ = self.subjects[subject_pk]
-        return units.measure(
-            analyte, value, unit, uln, sex, birth_date, collected_at.date(), self.ranges
-        )
-
-
-@dataclass
-class Change:
-    """A stored value an import would change: where the file gives it, what it is, the old
-    and the new value in words, and the record with the fields to set."""
-
-    line: int
-    subject_pk: int
-    subject_id: str
-    what: str
-    old: str
-    new: str
-    record: object = None
-    fields: dict = field(default_factory=dict)
-
-    def __str__(self):
-        return f"{self.line}: {self.subject_id} {self.what}: {self.old} → {self.new}"
-
-
 class ReasonRequired(BadRow):
     """An import that would change stored values, given no reason: every change is listed."""
 
@@ -454,284 +249,39 @@ def require_reason(path, changes, reason):
 
 
 def apply_changes(changes, reason, summary, user=None):
-    """Set each change's fields on its record and save them, with their history and the
-    reason, one bulk update per model."""
-    by_model = {}
-    for change in changes:
-        for name, value in change.fields.items():
-            setattr(change.record, name, value)
-        by_model.setdefault(type(change.record), ({}, set()))
-        records, names = by_model[type(change.record)]
-        records[change.record.pk] = change.record
-        names |= set(change.fields)
-        summary.subjects.add(change.subject_pk)
-    for model, (records, names) in by_model.items():
-        bulk_update_with_history(
-            list(records.values()),
-            model,
-            sorted(names),
-            batch_size=BATCH,
-            default_user=user,
-            default_change_reason=reason,
-        )
+    """Save the changes with their history and the reason; their subjects changed."""
+    update_with_history(changes, reason=reason, user=user)
+    summary.subjects |= {change.subject_pk for change in changes}
 
 
-def lab_changes(draws, stored=None) -> list[Change]:
-    """The stored results and draw flags that parse_labs' draws would change. A result is
-    changed when its value, unit or ULN is; a ULN now reported that equals the one resolved
-    before changes nothing."""
-    stored = stored or StoredLabs(draws)
-    changes = []
-    for key, draw_data in draws.items():
-        draw = stored.draws.get(key)
-        if draw is None:
-            continue
-        subject_id = stored.subjects[key[0]][2]
-        when = f"draw of {key[1]:%Y-%m-%d %H:%M} UTC"
-        resulted_at = draw_data.get("resulted_at")
-        if resulted_at is not None and draw.resulted_at != resulted_at:
-            changes.append(
-                Change(
-                    draw_data["line"],
-                    key[0],
-                    subject_id,
-                    f"{when}: results known",
-                    f"{draw.resulted_at:%Y-%m-%d %H:%M} UTC",
-                    f"{resulted_at:%Y-%m-%d %H:%M} UTC",
-                    draw,
-                    {"resulted_at": resulted_at},
-                )
-            )
-        symptoms = draw_data["symptoms"]
-        if symptoms is not None and draw.symptoms_of_liver_injury != symptoms:
-            changes.append(
-                Change(
-                    draw_data["line"],
-                    key[0],
-                    subject_id,
-                    f"{when}: symptoms",
-                    _yes_no(draw.symptoms_of_liver_injury),
-                    _yes_no(symptoms),
-                    draw,
-                    {"symptoms_of_liver_injury": symptoms},
-                )
-            )
-        for analyte, (line, (value, unit, uln)) in draw_data["results"].items():
-            result = stored.results.get((draw.pk, analyte))
-            if result is None:
-                continue
-            measured = stored.measure(key[0], key[1], analyte, value, unit, uln)
-            if (result.value, result.unit, result.uln) == (value, measured.unit, measured.uln):
-                continue  # the same result, its ULN perhaps reported now rather than resolved
-            changes.append(
-                Change(
-                    line,
-                    key[0],
-                    subject_id,
-                    f"{when}: {analyte}",
-                    _result_text(result.value, result.unit, result.uln_multiple),
-                    _result_text(value, measured.unit, measured.uln_multiple),
-                    result,
-                    {"value": value, "reported_uln": uln, **measured._asdict()},
-                )
-            )
-    return changes
-
-
-def _yes_no(flag):
-    return "yes" if flag else "no"
-
-
-def _result_text(value, unit, multiple):
-    text = f"{units.format_number(value)} {units.unit_label(unit)}"
-    if multiple is not None:
-        text += f" ({units.format_multiple(Fraction(multiple))} ULN)"
-    return text
-
-
-# ---- decisions ----------------------------------------------------------------------------
-
-
-def import_decisions(path, study=None, *, entered_by=None) -> Summary:
-    """Transcribed decisions: each row checked per subject in signing order against all of its
-    labs and doses and the decisions before it; one the app would refuse is a bad row."""
-    from django.contrib.auth import get_user_model
-
-    from monitoring.services import review
-    from monitoring.services.errors import EntryError
-    from subjects import access
-    from subjects.models import Regimen
-
-    study = study or default_study()
-    subjects = {s.subject_id: s for s in Subject.objects.filter(study=study)}
-    regimens = {r.code.lower(): r for r in Regimen.objects.filter(study=study)}
-    reviewers = {
-        u.get_username(): u
-        for u in get_user_model().objects.filter(groups__name=access.SAFETY_REVIEWER)
-    }
-    summary = Summary(path)
-    rows, seen = [], {}
-    for line, row in read_rows(path, DECISION_COLUMNS):
-        summary.rows += 1
-        subject_id = cell(path, line, row, "subject_id", required_text)
-        if subject_id not in subjects:
-            raise BadRow(path, line, "subject_id", f"unknown subject {subject_id!r}")
-        signed_at = cell(path, line, row, "signed_at", parse_datetime)
-        action = cell(path, line, row, "action", required_text).lower()
-        if action not in TRANSCRIBED_ACTIONS:
-            raise BadRow(
-                path, line, "action", f"{action!r} is not one of {', '.join(TRANSCRIBED_ACTIONS)}"
-            )
-        code = (row.get("regimen") or "").strip()
-        regimen = None
-        if action == "resume_reduced_dose":
-            if not code:
-                raise BadRow(path, line, "regimen", "is required for resume_reduced_dose")
-            regimen = regimens.get(code.lower())
-            if regimen is None:
-                raise BadRow(
-                    path,
-                    line,
-                    "regimen",
-                    f"{code!r} is not a regimen of {study} (use {', '.join(regimens)})",
-                )
-        elif code:
-            raise BadRow(path, line, "regimen", f"must be empty for {action}")
-        username = cell(path, line, row, "reviewer", required_text)
-        if username not in reviewers:
-            raise BadRow(path, line, "reviewer", f"{username!r} is not a safety reviewer")
-        reason = cell(path, line, row, "reason", inputs.visible_text)
-        key = (subject_id, signed_at, action)
-        if key in seen:
-            raise BadRow(path, line, "signed_at", f"the same decision is on line {seen[key]}")
-        seen[key] = line
-        rows.append(
-            review.TranscribedDecision(
-                line, subjects[subject_id], signed_at, action, regimen, reviewers[username], reason
-            )
-        )
-    with transaction.atomic():
-        try:
-            saved = review.record_transcribed(rows, entered_by=entered_by)
-        except EntryError as error:
-            raise BadRow(path, error.line, error.field, error.message) from None
-    summary.created = len(saved)
-    summary.unchanged = len(rows) - len(saved)
-    summary.subjects = {d.subject_id for d in saved}
-    runner.mark_changed(summary.subjects, evaluate=False)
-    return summary
-
-
-# ---- writers of parsed rows, shared with the CDISC import (monitoring/cdisc.py) -----------
-
-
-def _pk(user):
-    return user.pk if user is not None else None
+# ---- writers of parsed rows, shared with the CDISC import (formats/cdisc/) -----------
 
 
 def write_subjects(study, parsed, summary, reason=None, *, user=None):
-    """Create or update subjects of `study` from {subject_id: (line, values)}. Call inside a
-    transaction.
-
-    `values` holds a site code under "site" and Subject fields (an Arm under "arm"). Only the
-    fields given are compared and written, so a source without a field (CDISC DM has no
-    liver-disease flag) leaves it as it is. Sites are created as needed; a change of sex or
-    birth date resolves the subject's ULNs again. A change needs a reason (ReasonRequired).
-    """
-    sites = {s.code: s for s in Site.objects.filter(study=study)}
-    for code in {v["site"] for _, v in parsed.values()} - set(sites):
-        sites[code] = Site.objects.create(study=study, code=code, name=code)
-    existing = {
-        s.subject_id: s for s in Subject.objects.filter(study=study).select_related("site", "arm")
-    }
-    changes = subject_changes(parsed, existing, sites)
-    require_reason(summary.path, changes, reason)
-    to_create = [
-        Subject(study=study, subject_id=subject_id, **{**values, "site": sites[values["site"]]})
-        for subject_id, (_, values) in parsed.items()
-        if subject_id not in existing
-    ]
-    insert_with_history(to_create, Subject, change_reason=CHANGE_REASON, user=user)
-    apply_changes(changes, reason, summary, user)
-    changed = {change.record for change in changes}
-    lab_entry.refresh_ulns([c.record for c in changes if {"sex", "birth_date"} & set(c.fields)])
-    summary.created, summary.updated = len(to_create), len(changed)
-    summary.unchanged = len(parsed) - len(to_create) - len(changed)
-    runner.mark_changed(summary.subjects, evaluate=False)
-
-
-def subject_changes(parsed, existing, sites) -> list[Change]:
-    """A change per stored subject field that `parsed` gives another value."""
-    changes = []
-    for subject_id, (line, values) in parsed.items():
-        subject = existing.get(subject_id)
-        if subject is None:
-            continue
-        for key, value in {**values, "site": sites[values["site"]]}.items():
-            if _stored(subject, key) != _given(value):
-                old, new = _shown(getattr(subject, key)), _shown(value)
-                changes.append(
-                    Change(line, subject.pk, subject_id, key, old, new, subject, {key: value})
-                )
-    return changes
-
-
-def _shown(value):
-    if isinstance(value, bool):
-        return _yes_no(value)
-    if isinstance(value, (Arm, Site)):
-        return value.code
-    return str(value)
-
-
-def _stored(subject, key):
-    """A subject's field for comparison; a foreign key by its id (no query per subject)."""
-    if key in ("site", "arm", "study"):
-        return getattr(subject, f"{key}_id")
-    return getattr(subject, key)
-
-
-def _given(value):
-    return value.pk if isinstance(value, (Site, Arm, Study)) else value
+    """Create or update subjects of `study` from {subject_id: (line, values)} through
+    subjects.services.write_subjects (which see), counted in `summary`."""
+    try:
+        written = services.write_subjects(
+            study, parsed, reason=reason, user=user, change_reason=CHANGE_REASON, evaluate=False
+        )
+    except services.ReasonRequired as exc:
+        raise ReasonRequired(summary.path, exc.changes) from None
+    _count(summary, written)
 
 
 def write_doses(parsed, summary, reason=None, *, user=None):
-    """Create or update doses from {(subject_pk, administered_at): (line, dose_mg)}. Call inside
-    a transaction. A dose already stored unchanged is left alone; a change needs a reason."""
-    existing = {
-        (d.subject_id, d.administered_at): d
-        for d in Dose.objects.filter(subject_id__in={pk for pk, _ in parsed}).select_related(
-            "subject"
+    """Create or update doses from {(subject_pk, administered_at): (line, dose_mg)} through
+    subjects.services.write_doses (which see), counted in `summary`."""
+    try:
+        written = services.write_doses(
+            parsed, reason=reason, user=user, change_reason=CHANGE_REASON, evaluate=False
         )
-    }
-    changes = [
-        Change(
-            line,
-            dose.subject_id,
-            dose.subject.subject_id,
-            f"dose at {key[1]:%Y-%m-%d %H:%M} UTC",
-            f"{units.format_number(dose.dose_mg)} mg",
-            f"{units.format_number(dose_mg)} mg",
-            dose,
-            {"dose_mg": dose_mg},
-        )
-        for key, (line, dose_mg) in parsed.items()
-        if (dose := existing.get(key)) is not None and dose.dose_mg != dose_mg
-    ]
-    require_reason(summary.path, changes, reason)
-    to_create = [
-        Dose(
-            subject_id=subject_pk,
-            administered_at=administered_at,
-            dose_mg=dose_mg,
-            entered_by=user,
-        )
-        for (subject_pk, administered_at), (_, dose_mg) in parsed.items()
-        if (subject_pk, administered_at) not in existing
-    ]
-    summary.subjects |= {dose.subject_id for dose in to_create}
-    insert_with_history(to_create, Dose, change_reason=CHANGE_REASON, user=user)
-    apply_changes(changes, reason, summary, user)
-    summary.created, summary.updated = len(to_create), len(changes)
-    summary.unchanged = len(parsed) - len(to_create) - len(changes)
-    runner.mark_changed(summary.subjects, evaluate=False)
+    except services.ReasonRequired as exc:
+        raise ReasonRequired(summary.path, exc.changes) from None
+    _count(summary, written)
+
+
+def _count(summary, written):
+    summary.created, summary.updated = written.created, written.updated
+    summary.unchanged = written.unchanged
+    summary.subjects |= written.subjects

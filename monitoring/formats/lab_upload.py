@@ -17,7 +17,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from monitoring.formats import csv_import
+from monitoring.formats import csv_import, lab_csv
 from subjects import access
 from subjects.models import Subject
 
@@ -153,7 +153,7 @@ class Preview:
     subjects: int = 0
     new_draws: int = 0
     bad_rows: list = field(default_factory=list)
-    changes: list = field(default_factory=list)  # csv_import.Change: stored values it would change
+    changes: list = field(default_factory=list)  # subjects.services.Change: what it would change
     error: str = ""  # a problem with the whole file (encoding, missing column)
 
     @property
@@ -166,7 +166,7 @@ class Preview:
 
 
 def preview(path, user) -> Preview:
-    """Every bad row of the file (csv_import.check_labs, plus rows for subjects the user may not
+    """Every bad row of the file (lab_csv.check_labs, plus rows for subjects the user may not
     import to), the draws it would write and the stored values it would change (old and new).
     Writes nothing."""
     from monitoring.models import LabDraw
@@ -175,7 +175,7 @@ def preview(path, user) -> Preview:
     result = Preview()
     bad = []
     try:
-        draws, summary = csv_import.parse_labs(path, study, bad)
+        draws, summary = lab_csv.parse_labs(path, study, bad)
     except csv_import.BadRow as problem:
         result.error = f"line {problem.line}: {problem.field}: {problem.reason}"
         return result
@@ -185,7 +185,7 @@ def preview(path, user) -> Preview:
     scope = set(access.import_scope(user).filter(study=study).values_list("subject_id", flat=True))
     limited = not user.is_staff
     outside = []
-    for line, row in csv_import.read_rows(path, csv_import.LAB_COLUMNS):
+    for line, row in csv_import.read_rows(path, lab_csv.LAB_COLUMNS):
         subject_id = (row.get("subject_id") or "").strip()
         if subject_id and subject_id not in scope and limited:
             outside.append(line)
@@ -201,7 +201,7 @@ def preview(path, user) -> Preview:
             reason = unknown(reason.split(" ", 2)[2].strip("'\""))
         by_line.setdefault(b.line, BadLine(b.line, b.field, reason))
     if outside:
-        rows = {line: row for line, row in csv_import.read_rows(path, csv_import.LAB_COLUMNS)}
+        rows = {line: row for line, row in csv_import.read_rows(path, lab_csv.LAB_COLUMNS)}
         for line in outside:
             # Worded like a subject that does not exist: another site's subject stays hidden.
             by_line[line] = BadLine(line, "subject_id", unknown(rows[line]["subject_id"].strip()))
@@ -220,7 +220,7 @@ def preview(path, user) -> Preview:
     result.draw_count = len(items)
     result.subjects = len(pks)
     result.new_draws = sum(1 for key, _ in items if key not in existing)
-    result.changes = sorted(csv_import.lab_changes(draws), key=lambda c: c.line)
+    result.changes = sorted(lab_csv.lab_changes(draws), key=lambda c: c.line)
     for (pk, collected_at), data in items[:PREVIEW_DRAWS]:
         tests = [
             (test, value, unit, uln) for test, (_, (value, unit, uln)) in data["results"].items()

@@ -2,8 +2,8 @@
 comparison (incidence of ALT or AST ≥ 3× ULN, mean % change of LDL-C and ApoB).
 
 The functions above "reading" are pure: plain subjects in, numbers out; the intervals come from
-scipy and statsmodels. Definitions (shown on the study report page, so readers know what they
-read):
+scipy and statsmodels (intervals.py), the published figures beside them from published.py.
+Definitions (shown on the study report page, so readers know what they read):
 
 - On treatment: a draw collected after the subject's first dose. eDISH peaks and incidence use
   on-treatment draws only, so an abnormal baseline is not counted as drug-induced.
@@ -22,17 +22,14 @@ read):
   14 days after the last dose. Mean of per-subject % changes with a t-based 95% CI.
 """
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
-from statistics import fmean, stdev
-
-from scipy import stats
-from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
+from statistics import fmean
 
 from monitoring import rules
 from monitoring.presentation import ANALYTE_LABELS
+from monitoring.reports.intervals import Interval, MeanCI, mean_ci, newcombe, wilson
 
 ALT_AST_LIMIT = Fraction(3)
 TBIL_LIMIT = Fraction(2)
@@ -85,55 +82,6 @@ class SubjectData:
         if self.first_dose_at is None:
             return []
         return [d for d in self.draws if d.collected_at > self.first_dose_at]
-
-
-# ---- statistics ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Interval:
-    low: float
-    high: float
-
-
-def wilson(events: int, n: int) -> Interval | None:
-    """Wilson score 95% interval of a proportion; None when n is 0."""
-    if n == 0:
-        return None
-    low, high = proportion_confint(events, n, alpha=0.05, method="wilson")
-    return Interval(float(low), float(high))
-
-
-def newcombe(e1: int, n1: int, e2: int, n2: int) -> Interval | None:
-    """Newcombe's hybrid score 95% interval (method 10) for p1 − p2."""
-    if n1 == 0 or n2 == 0:
-        return None
-    low, high = confint_proportions_2indep(
-        e1, n1, e2, n2, method="newcomb", compare="diff", alpha=0.05
-    )
-    return Interval(float(low), float(high))
-
-
-@dataclass(frozen=True)
-class MeanCI:
-    n: int
-    mean: float | None
-    sd: float | None
-    ci: Interval | None
-
-
-def mean_ci(values) -> MeanCI:
-    """Mean with a t-based 95% CI; no CI for fewer than two values."""
-    values = [float(v) for v in values]
-    n = len(values)
-    if n == 0:
-        return MeanCI(0, None, None, None)
-    mean = fmean(values)
-    if n < 2:
-        return MeanCI(n, mean, None, None)
-    sd = stdev(values)
-    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    return MeanCI(n, mean, sd, Interval(mean - half, mean + half))
 
 
 # ---- eDISH and R ratio --------------------------------------------------------------------
@@ -384,24 +332,6 @@ def compare_arms(subjects, arm_order=None):
                 Difference(first.arm, second.arm, diff, newcombe(a.events, a.n, b.events, b.n))
             )
     return results, differences
-
-
-# ---- published figures (reference guide, shown beside the arm comparison) -----------------
-
-REFERENCE_SOURCE = (
-    "BenchChem Technical Support, “Navigating Mipomersen-Induced Liver Enzyme Elevations”, "
-    "December 2025 — a secondary summary; each figure comes from a different study and population."
-)
-PUBLISHED_INCIDENCE = (
-    ("14.5%", "Phase III, heterozygous familial hypercholesterolaemia, 200 mg weekly"),
-    ("33%", "Statin-intolerant, high cardiovascular risk, 200 mg weekly"),
-    ("6%", "HeFH with coronary artery disease, 200 mg weekly (two consecutive measurements)"),
-    ("7%", "General phase III data, 200 mg weekly"),
-)
-PUBLISHED_LIPIDS = {
-    "LDLC": ("−28%", "200 mg weekly, at 26 weeks"),
-    "APOB": ("−50%", "200 mg weekly, at 4 weeks (an earlier time point than ours)"),
-}
 
 
 # ---- reading (ORM) ------------------------------------------------------------------------

@@ -8,8 +8,8 @@ from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
+from lib.bulk import insert_with_history
 from monitoring import units
-from monitoring.bulk import insert_with_history
 from monitoring.evaluation.runner import mark_changed
 from monitoring.models import LabDraw, LabResult, ReferenceRange
 from monitoring.services.errors import EntryError

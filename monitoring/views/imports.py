@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from monitoring.evaluation import runner
-from monitoring.formats import cdisc, csv_import, lab_upload
+from monitoring.formats import cdisc, csv_import, lab_csv, lab_upload
 from subjects import access, inputs
 
 
@@ -83,7 +83,7 @@ def lab_import_confirm(request):
                 },
                 status=400,
             )
-        summary = csv_import.import_labs(stored.path, reason=reason, user=request.user)
+        summary = lab_csv.import_labs(stored.path, reason=reason, user=request.user)
         changed = sorted(summary.subjects)
         transaction.on_commit(lambda: runner.request_evaluation(changed))
     lab_upload.discard(request.session)

@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from monitoring.formats import exports
-from monitoring.reports import analysis, charts, study_charts, subject_report
+from monitoring.reports import analysis, charts, published, study_charts, subject_report
 from subjects import access
 from subjects.models import Arm
 
@@ -89,9 +89,9 @@ def study_report(request):
             ],
             "arms": arm_results,
             "differences": differences,
-            "published_incidence": analysis.PUBLISHED_INCIDENCE,
-            "published_lipids": analysis.PUBLISHED_LIPIDS,
-            "reference_source": analysis.REFERENCE_SOURCE,
+            "published_incidence": published.PUBLISHED_INCIDENCE,
+            "published_lipids": published.PUBLISHED_LIPIDS,
+            "reference_source": published.REFERENCE_SOURCE,
             "patterns": {
                 "hepatocellular": sum(1 for p in points if p.pattern == analysis.HEPATOCELLULAR),
                 "mixed": sum(1 for p in points if p.pattern == analysis.MIXED),

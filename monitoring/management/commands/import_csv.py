@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand
 from django.db import DatabaseError
 
 from monitoring.evaluation import runner
-from monitoring.formats import csv_import
+from monitoring.formats import csv_import, decision_import, lab_csv
 from subjects import inputs
 
 
@@ -35,9 +35,9 @@ class Command(BaseCommand):
         steps = [
             (options["subjects"], csv_import.import_subjects),
             (options["doses"], csv_import.import_doses),
-            (options["labs"], csv_import.import_labs),
+            (options["labs"], lab_csv.import_labs),
             # Decisions are only ever added (an amendment is a new decision): no --reason.
-            (options["decisions"], lambda path, reason: csv_import.import_decisions(path)),
+            (options["decisions"], lambda path, reason: decision_import.import_decisions(path)),
         ]
         if not any(path for path, _ in steps):
             self.stderr.write(

@@ -1,5 +1,6 @@
-"""A small study for the report, export, SDTM and web import tests, made through the services
-the way users make it: two sites, a coordinator of each, a reviewer, a monitor and staff."""
+"""The tests' users and small study: make_user for every test, and build_world (the `world`
+fixture of conftest.py) for the report, export, SDTM and web import tests, made through the
+services the way users make it: two sites, a coordinator of each, a reviewer, a monitor, staff."""
 
 from datetime import timedelta
 

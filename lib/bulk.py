@@ -1,4 +1,4 @@
-"""Insert many rows with their audit history in one go.
+"""Insert and update many rows with their audit history in one go.
 
 On PostgreSQL the rows travel by COPY, with primary keys taken from the table's sequence first
 (COPY returns none), and their '+' history rows are copied from them inside the server;
@@ -8,9 +8,10 @@ ten times faster for a central lab's transfer.
 
 from django.db import connection
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 ANALYZE_AFTER = 10_000
+BATCH = 2000
 
 
 def insert_with_history(objs, model, *, change_reason, user=None):
@@ -19,7 +20,7 @@ def insert_with_history(objs, model, *, change_reason, user=None):
         return objs
     if connection.vendor != "postgresql":
         return bulk_create_with_history(
-            objs, model, batch_size=2000, default_user=user, default_change_reason=change_reason
+            objs, model, batch_size=BATCH, default_user=user, default_change_reason=change_reason
         )
     _set_auto_now_add(objs, model)
     fields = [f.attname for f in model._meta.concrete_fields if not f.primary_key]
@@ -32,10 +33,33 @@ def insert_with_history(objs, model, *, change_reason, user=None):
     return objs
 
 
-def insert_rows(model, fields, rows, *, change_reason, user=None):
+def update_with_history(changes, *, reason, user=None):
+    """Set each change's `fields` on its `record` and save them, with their history and the
+    reason, one bulk update per model."""
+    by_model = {}
+    for change in changes:
+        for name, value in change.fields.items():
+            setattr(change.record, name, value)
+        by_model.setdefault(type(change.record), ({}, set()))
+        records, names = by_model[type(change.record)]
+        records[change.record.pk] = change.record
+        names |= set(change.fields)
+    for model, (records, names) in by_model.items():
+        bulk_update_with_history(
+            list(records.values()),
+            model,
+            sorted(names),
+            batch_size=BATCH,
+            default_user=user,
+            default_change_reason=reason,
+        )
+
+
+def insert_rows(model, fields, rows, *, change_reason, user=None, keys=None):
     """Insert plain rows (sequences of values for the attnames `fields`) of `model` with their
     '+' history; returns their new primary keys, in order. For bulk writers that never need
-    model instances (a central lab's transfer)."""
+    model instances (a central lab's transfer). `keys`, one per row, are the primary keys to
+    give them (PostgreSQL only); by default they are taken from the table's sequence."""
     if not rows:
         return []
     if connection.vendor != "postgresql":
@@ -43,7 +67,7 @@ def insert_rows(model, fields, rows, *, change_reason, user=None):
         insert_with_history(objs, model, change_reason=change_reason, user=user)
         return [obj.pk for obj in objs]
     opts = model._meta
-    pks = _take_primary_keys(model, len(rows))
+    pks = take_primary_keys(model, len(rows)) if keys is None else list(keys)
     column = _columns(opts)
     columns = [opts.pk.column] + [column[f] for f in fields]
     _copy(opts.db_table, columns, ([pk, *row] for pk, row in zip(pks, rows, strict=True)))
@@ -70,7 +94,9 @@ def _set_auto_now_add(objs, model):
                     setattr(obj, field.attname, now)
 
 
-def _take_primary_keys(model, count):
+def take_primary_keys(model, count):
+    """`count` new primary keys from `model`'s sequence; another writer may take some between
+    them, so they need not be one run."""
     opts = model._meta
     with connection.cursor() as cursor:
         # The sequence is looked up once: pg_get_serial_sequence per row costs five times the
