@@ -305,3 +305,20 @@ class Decision(models.Model):
 
     def __str__(self):
         return f"{self.get_action_display()} by {self.reviewer} at {self.signed_at:%Y-%m-%d %H:%M}"
+
+
+class ObservationIdentifier(models.Model):
+    """A FHIR Observation.identifier (system and value) and the lab result it was stored as, so
+    a feed sending the same Observation again changes nothing (monitoring/formats/fhir.py)."""
+
+    system = models.CharField(max_length=500, blank=True)
+    value = models.CharField(max_length=500)
+    result = models.ForeignKey(LabResult, on_delete=models.CASCADE, related_name="identifiers")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["system", "value"], name="unique_observation_id")
+        ]
+
+    def __str__(self):
+        return f"{self.system}|{self.value}"

@@ -3,7 +3,16 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from monitoring.views import alerts, dashboard, entry, imports, reference, reports, subjects
+from monitoring.views import (
+    alerts,
+    dashboard,
+    entry,
+    fhir,
+    imports,
+    reference,
+    reports,
+    subjects,
+)
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -34,4 +43,7 @@ urlpatterns = [
     path("labs/import/preview/", imports.lab_import_preview, name="lab_import_preview"),
     path("labs/import/confirm/", imports.lab_import_confirm, name="lab_import_confirm"),
     path("labs/import/cdisc/", imports.cdisc_import, name="cdisc_import"),
+    path("fhir/r4/", fhir.bundle, name="fhir_bundle"),
+    path("fhir/r4/Observation", fhir.observation, name="fhir_observation"),
+    path("fhir/r4/metadata", fhir.metadata, name="fhir_metadata"),
 ]

@@ -144,3 +144,6 @@ class Dose(models.Model):
 
     def __str__(self):
         return f"{self.dose_mg} mg at {self.administered_at:%Y-%m-%d %H:%M}"
+
+
+from subjects.api_tokens import ApiToken  # noqa: E402,F401  (registered with the app's models)

@@ -39,6 +39,10 @@ EXPECTED = {
     "lab_import_confirm": (302, 405, 405, 405, 405),
     "cdisc_import": (302, 405, 405, 405, 405),
     "healthz": ("health",) * 5,
+    # The FHIR feed takes POSTs with a bearer token (tests/test_fhir.py); metadata is public.
+    "fhir_bundle": (405, 405, 405, 405, 405),
+    "fhir_observation": (405, 405, 405, 405, 405),
+    "fhir_metadata": (200, 200, 200, 200, 200),
 }
 HEALTH = (200, 503)  # /healthz needs no sign-in; 503 while no worker has sent a heartbeat
 
