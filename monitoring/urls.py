@@ -1,10 +1,13 @@
 """Every page's URL; included from config/urls.py."""
 
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.routers import SimpleRouter
 
 from monitoring.views import (
     alerts,
+    api,
     dashboard,
     entry,
     fhir,
@@ -13,6 +16,11 @@ from monitoring.views import (
     reports,
     subjects,
 )
+
+api_router = SimpleRouter()
+api_router.register("subjects", api.SubjectViewSet, basename="api_subject")
+api_router.register("alerts", api.AlertViewSet, basename="api_alert")
+api_router.register("cases", api.CaseViewSet, basename="api_case")
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -46,4 +54,11 @@ urlpatterns = [
     path("fhir/r4/", fhir.bundle, name="fhir_bundle"),
     path("fhir/r4/Observation", fhir.observation, name="fhir_observation"),
     path("fhir/r4/metadata", fhir.metadata, name="fhir_metadata"),
+    path("api/v1/", include(api_router.urls)),
+    path("api/v1/schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path(
+        "api/v1/docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="api_schema"),
+        name="api_docs",
+    ),
 ]

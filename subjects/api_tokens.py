@@ -61,3 +61,23 @@ def bearer(request) -> str:
     """The token of an `Authorization: Bearer …` header, or ""."""
     scheme, _, raw = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     return raw.strip() if scheme.lower() == "bearer" else ""
+
+
+class BearerAuthentication:
+    """Django REST framework authentication by `Authorization: Bearer <token>`."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        raw = bearer(request)
+        if not raw:
+            return None
+        user = user_for(raw)
+        if user is None:
+            from rest_framework.exceptions import AuthenticationFailed
+
+            raise AuthenticationFailed("invalid or revoked token")
+        return user, raw
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="hepwatch"'

@@ -43,6 +43,14 @@ EXPECTED = {
     "fhir_bundle": (405, 405, 405, 405, 405),
     "fhir_observation": (405, 405, 405, 405, 405),
     "fhir_metadata": (200, 200, 200, 200, 200),
+    # The read API (tests/test_api.py): 401 without a session or a token.
+    "api_subject-list": (401, 200, 200, 200, 200),
+    "api_subject-detail": (401, 200, 404, 200, 200),
+    "api_alert-list": (401, 200, 200, 200, 200),
+    "api_alert-detail": (401, 200, 404, 200, 200),
+    "api_case-list": (401, 200, 200, 200, 200),
+    "api_schema": (401, 200, 200, 200, 200),
+    "api_docs": (401, 200, 200, 200, 200),
 }
 HEALTH = (200, 503)  # /healthz needs no sign-in; 503 while no worker has sent a heartbeat
 
@@ -72,6 +80,8 @@ def url_for(name, w):
         "draw": [draw],
         "result_correct": [w["result"].pk],
         "alert": [w["alert"].pk],
+        "api_subject-detail": [subject],
+        "api_alert-detail": [w["alert"].pk],
     }.get(name, [])
     if name == "study_export_download":
         return reverse(name, kwargs={"name": "subjects", "fmt": "csv"})
@@ -117,6 +127,7 @@ LISTINGS = [
     "/alerts/?q=001",
     "/subjects/?site=1",
     "/labs/import/",
+    "/api/v1/subjects/",
 ]
 
 
