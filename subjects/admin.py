@@ -119,17 +119,17 @@ class StudyAdmin(admin.ModelAdmin):
 
 
 class SiteForm(ReasonForChangeForm):
-    clinical_fields = ("study", "code", "name")
+    clinical_fields = ("study", "code", "name", "country", "time_zone")
 
     class Meta:
         model = Site
-        fields = ["study", "code", "name", "coordinators"]
+        fields = ["study", "code", "name", "country", "time_zone", "coordinators"]
 
 
 @admin.register(Site)
 class SiteAdmin(ReasonForChangeAdmin):
     form = SiteForm
-    list_display = ["code", "name", "study"]
+    list_display = ["code", "name", "study", "country", "time_zone"]
     list_filter = ["study"]
     search_fields = ["code", "name"]
     filter_horizontal = ["coordinators"]
