@@ -322,3 +322,33 @@ class ObservationIdentifier(models.Model):
 
     def __str__(self):
         return f"{self.system}|{self.value}"
+
+
+class ExportJob(models.Model):
+    """A study export asked for on the Reports page: built by a Celery task with its progress,
+    its file kept (under MEDIA_ROOT) for the user who asked, after the page is gone."""
+
+    KINDS = [("sdtm", "SDTM (DM, EX, LB), zipped"), ("audit", "Audit trail (CSV)")]
+    STATUSES = [
+        ("queued", "Queued"),
+        ("running", "Running"),
+        ("done", "Done"),
+        ("failed", "Failed"),
+    ]
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=KINDS)
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=STATUSES, default="queued")
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done")
+    file = models.FileField(upload_to="exports/%Y/%m/", blank=True)
+    filename = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} for {self.user} ({self.status})"

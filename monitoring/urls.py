@@ -10,6 +10,7 @@ from monitoring.views import (
     api,
     dashboard,
     entry,
+    export_jobs,
     fhir,
     imports,
     reference,
@@ -39,7 +40,19 @@ urlpatterns = [
     path("alerts/<int:pk>/", alerts.alert_detail, name="alert"),
     path("rules/", reference.rules_page, name="rules"),
     path("reports/", reports.study_report, name="study_report"),
-    path("reports/exports/", reports.study_exports, name="study_exports"),
+    path("reports/exports/", export_jobs.study_exports, name="study_exports"),
+    path("reports/exports/jobs/<str:kind>/new/", export_jobs.export_job_new, name="export_job_new"),
+    path("reports/exports/jobs/<int:pk>/", export_jobs.export_job, name="export_job"),
+    path(
+        "reports/exports/jobs/<int:pk>/status/",
+        export_jobs.export_job_status,
+        name="export_job_status",
+    ),
+    path(
+        "reports/exports/jobs/<int:pk>/download/",
+        export_jobs.export_job_download,
+        name="export_job_download",
+    ),
     path(
         "reports/exports/<str:name>.<str:fmt>",
         reports.study_export_download,
