@@ -16,8 +16,10 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from monitoring import demo, rules, services
+from monitoring import demo, rules
+from monitoring.evaluation import runner
 from monitoring.models import Alert, Decision, LabDraw, LabResult
+from monitoring.services import lab_entry
 from subjects import defaults
 from subjects.models import Dose, Subject
 
@@ -75,7 +77,7 @@ def subject_with_every_alert_kind():
 
     def draw(days_ago, **values):
         at = now - timedelta(days=days_ago)
-        services.record_draw(subject, at, results(**values), resulted_at=at + timedelta(hours=6))
+        lab_entry.record_draw(subject, at, results(**values), resulted_at=at + timedelta(hours=6))
 
     Dose.objects.create(subject=subject, administered_at=now - timedelta(days=120), dose_mg=150)
     draw(119, ALT=30, AST=25, ALP=80, TBIL="0.6")
@@ -84,7 +86,7 @@ def subject_with_every_alert_kind():
     Dose.objects.create(subject=subject, administered_at=now - timedelta(days=103), dose_mg=200)
     draw(90, ALT=4 * uln, AST=120)
     draw(80, ALT=2 * uln, AST=50)
-    services.evaluate_subjects([subject.pk])
+    runner.evaluate_subjects([subject.pk])
     return subject
 
 
