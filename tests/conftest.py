@@ -72,3 +72,19 @@ def celery_worker_thread():
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium"}
+
+
+@pytest.fixture(autouse=True)
+def source_named_static_files_for_the_browser(request):
+    """The live server serves static files by their source names (the staticfiles finders), not
+    the hashed names of the collected manifest that production's WhiteNoise serves (tested in
+    tests/test_static.py): browser tests ask for source names."""
+    if request.node.get_closest_marker("browser") is None:
+        yield
+        return
+    settings_fixture = request.getfixturevalue("settings")
+    settings_fixture.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    }
+    yield
