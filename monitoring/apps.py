@@ -34,4 +34,7 @@ class MonitoringConfig(AppConfig):
         signals.evaluation_requested.connect(
             tasks.on_evaluation_requested, weak=False, dispatch_uid="monitoring.enqueue"
         )
+        signals.export_requested.connect(
+            tasks.on_export_requested, weak=False, dispatch_uid="monitoring.export"
+        )
         notifications.connect_notifications()

@@ -7,7 +7,7 @@ from monitoring.models import Decision, LabDraw
 from monitoring.presentation import ANALYTE_LABELS
 from monitoring.services import lab_entry
 from monitoring.services.review import SIGNATURE_MEANING
-from subjects import inputs
+from subjects import inputs, site_time
 from subjects.forms import MomentInput, PlainDecimalField, ReasonField, check_moment
 from subjects.models import Regimen
 
@@ -54,6 +54,9 @@ class DrawForm(forms.Form):
     def __init__(self, *args, subject, **kwargs):
         super().__init__(*args, **kwargs)
         self.subject = subject
+        site_time.localise(
+            self, ["collected_at", "resulted_at"], subject.site, now=["collected_at"]
+        )
         ranges = lab_entry.reference_ranges()
         today = timezone.now().date()
         self.rows = []

@@ -305,3 +305,50 @@ class Decision(models.Model):
 
     def __str__(self):
         return f"{self.get_action_display()} by {self.reviewer} at {self.signed_at:%Y-%m-%d %H:%M}"
+
+
+class ObservationIdentifier(models.Model):
+    """A FHIR Observation.identifier (system and value) and the lab result it was stored as, so
+    a feed sending the same Observation again changes nothing (monitoring/formats/fhir.py)."""
+
+    system = models.CharField(max_length=500, blank=True)
+    value = models.CharField(max_length=500)
+    result = models.ForeignKey(LabResult, on_delete=models.CASCADE, related_name="identifiers")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["system", "value"], name="unique_observation_id")
+        ]
+
+    def __str__(self):
+        return f"{self.system}|{self.value}"
+
+
+class ExportJob(models.Model):
+    """A study export asked for on the Reports page: built by a Celery task with its progress,
+    its file kept (under MEDIA_ROOT) for the user who asked, after the page is gone."""
+
+    KINDS = [("sdtm", "SDTM (DM, EX, LB), zipped"), ("audit", "Audit trail (CSV)")]
+    STATUSES = [
+        ("queued", "Queued"),
+        ("running", "Running"),
+        ("done", "Done"),
+        ("failed", "Failed"),
+    ]
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=KINDS)
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=STATUSES, default="queued")
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done")
+    file = models.FileField(upload_to="exports/%Y/%m/", blank=True)
+    filename = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} for {self.user} ({self.status})"

@@ -56,3 +56,15 @@ def enqueue_evaluation(subject_pks):
 
 def on_evaluation_requested(sender, subject_pks, **kwargs):
     enqueue_evaluation(subject_pks)
+
+
+@shared_task(acks_late=True)
+def build_export(job_pk):
+    """Build a study export asked for on the Reports page (monitoring.services.export_jobs)."""
+    from monitoring.formats import export_files
+
+    export_files.build(job_pk)
+
+
+def on_export_requested(sender, job_pk, **kwargs):
+    build_export.delay(job_pk)

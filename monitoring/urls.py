@@ -1,9 +1,27 @@
 """Every page's URL; included from config/urls.py."""
 
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.routers import SimpleRouter
 
-from monitoring.views import alerts, dashboard, entry, imports, reference, reports, subjects
+from monitoring.views import (
+    alerts,
+    api,
+    dashboard,
+    entry,
+    export_jobs,
+    fhir,
+    imports,
+    reference,
+    reports,
+    subjects,
+)
+
+api_router = SimpleRouter()
+api_router.register("subjects", api.SubjectViewSet, basename="api_subject")
+api_router.register("alerts", api.AlertViewSet, basename="api_alert")
+api_router.register("cases", api.CaseViewSet, basename="api_case")
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -22,7 +40,19 @@ urlpatterns = [
     path("alerts/<int:pk>/", alerts.alert_detail, name="alert"),
     path("rules/", reference.rules_page, name="rules"),
     path("reports/", reports.study_report, name="study_report"),
-    path("reports/exports/", reports.study_exports, name="study_exports"),
+    path("reports/exports/", export_jobs.study_exports, name="study_exports"),
+    path("reports/exports/jobs/<str:kind>/new/", export_jobs.export_job_new, name="export_job_new"),
+    path("reports/exports/jobs/<int:pk>/", export_jobs.export_job, name="export_job"),
+    path(
+        "reports/exports/jobs/<int:pk>/status/",
+        export_jobs.export_job_status,
+        name="export_job_status",
+    ),
+    path(
+        "reports/exports/jobs/<int:pk>/download/",
+        export_jobs.export_job_download,
+        name="export_job_download",
+    ),
     path(
         "reports/exports/<str:name>.<str:fmt>",
         reports.study_export_download,
@@ -34,4 +64,14 @@ urlpatterns = [
     path("labs/import/preview/", imports.lab_import_preview, name="lab_import_preview"),
     path("labs/import/confirm/", imports.lab_import_confirm, name="lab_import_confirm"),
     path("labs/import/cdisc/", imports.cdisc_import, name="cdisc_import"),
+    path("fhir/r4/", fhir.bundle, name="fhir_bundle"),
+    path("fhir/r4/Observation", fhir.observation, name="fhir_observation"),
+    path("fhir/r4/metadata", fhir.metadata, name="fhir_metadata"),
+    path("api/v1/", include(api_router.urls)),
+    path("api/v1/schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path(
+        "api/v1/docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="api_schema"),
+        name="api_docs",
+    ),
 ]

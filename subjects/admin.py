@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import services
+from .api_tokens import ApiToken
 from .models import Arm, Dose, Regimen, Site, Study, Subject
 
 
@@ -118,17 +119,17 @@ class StudyAdmin(admin.ModelAdmin):
 
 
 class SiteForm(ReasonForChangeForm):
-    clinical_fields = ("study", "code", "name")
+    clinical_fields = ("study", "code", "name", "country", "time_zone")
 
     class Meta:
         model = Site
-        fields = ["study", "code", "name", "coordinators"]
+        fields = ["study", "code", "name", "country", "time_zone", "coordinators"]
 
 
 @admin.register(Site)
 class SiteAdmin(ReasonForChangeAdmin):
     form = SiteForm
-    list_display = ["code", "name", "study"]
+    list_display = ["code", "name", "study", "country", "time_zone"]
     list_filter = ["study"]
     search_fields = ["code", "name"]
     filter_horizontal = ["coordinators"]
@@ -253,3 +254,23 @@ class DoseAdmin(ClinicalRecordAdmin):
     list_filter = ["subject__site"]
     search_fields = ["subject__subject_id"]
     date_hierarchy = "administered_at"
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are made by `manage.py create_api_token`; here they are listed and revoked."""
+
+    list_display = ("prefix", "user", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    fields = ("user", "prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("user", "prefix", "created_at", "last_used_at")
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        from django.utils import timezone
+
+        queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())

@@ -3,7 +3,7 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
-from . import inputs
+from . import inputs, site_time
 from .models import Dose, Subject
 
 ENROLMENT_LEEWAY = timedelta(days=60)
@@ -86,6 +86,7 @@ class DoseForm(forms.Form):
     def __init__(self, *args, subject: Subject, regimen_text="", **kwargs):
         super().__init__(*args, **kwargs)
         self.subject = subject
+        site_time.localise(self, ["administered_at"], subject.site, now=["administered_at"])
         if regimen_text:
             self.fields["dose_mg"].help_text = f"Regimen in force now: {regimen_text}."
 

@@ -1,4 +1,7 @@
+from zoneinfo import available_timezones
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
 
@@ -32,10 +35,32 @@ class Study(models.Model):
         return self.maintenance_interval_days or settings.HEPWATCH_MAINTENANCE_DAYS
 
 
+def validate_country(code):
+    if not (len(code) == 3 and code.isalpha() and code.isupper()):
+        raise ValidationError(f"{code!r} is not an ISO 3166-1 alpha-3 code (GBR, DEU, JPN)")
+
+
+def validate_time_zone(name):
+    if name not in available_timezones():
+        raise ValidationError(f"{name!r} is not an IANA time zone (Europe/London, Asia/Tokyo)")
+
+
 class Site(models.Model):
     study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="sites")
     code = models.CharField(max_length=40)
     name = models.CharField(max_length=200, blank=True)
+    country = models.CharField(
+        max_length=3,
+        blank=True,
+        validators=[validate_country],
+        help_text="ISO 3166-1 alpha-3 (GBR, DEU, JPN); SDTM DM takes COUNTRY from it.",
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validate_time_zone],
+        help_text="IANA name (Europe/London, Asia/Tokyo): the site's clock on its forms and pages.",
+    )
     coordinators = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="sites"
     )
@@ -144,3 +169,6 @@ class Dose(models.Model):
 
     def __str__(self):
         return f"{self.dose_mg} mg at {self.administered_at:%Y-%m-%d %H:%M}"
+
+
+from subjects.api_tokens import ApiToken  # noqa: E402,F401  (registered with the app's models)

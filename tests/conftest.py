@@ -80,3 +80,19 @@ def world(django_capture_on_commit_callbacks):
     from .world import build_world
 
     return build_world(django_capture_on_commit_callbacks)
+
+
+@pytest.fixture(autouse=True)
+def source_named_static_files_for_the_browser(request):
+    """The live server serves static files by their source names (the staticfiles finders), not
+    the hashed names of the collected manifest that production's WhiteNoise serves (tested in
+    tests/test_static.py): browser tests ask for source names."""
+    if request.node.get_closest_marker("browser") is None:
+        yield
+        return
+    settings_fixture = request.getfixturevalue("settings")
+    settings_fixture.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    }
+    yield

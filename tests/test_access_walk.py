@@ -39,6 +39,23 @@ EXPECTED = {
     "lab_import_confirm": (302, 405, 405, 405, 405),
     "cdisc_import": (302, 405, 405, 405, 405),
     "healthz": ("health",) * 5,
+    # The FHIR feed takes POSTs with a bearer token (tests/test_fhir.py); metadata is public.
+    "fhir_bundle": (405, 405, 405, 405, 405),
+    "fhir_observation": (405, 405, 405, 405, 405),
+    "fhir_metadata": (200, 200, 200, 200, 200),
+    # The read API (tests/test_api.py): 401 without a session or a token.
+    "api_subject-list": (401, 200, 200, 200, 200),
+    "api_subject-detail": (401, 200, 404, 200, 200),
+    "api_alert-list": (401, 200, 200, 200, 200),
+    "api_alert-detail": (401, 200, 404, 200, 200),
+    "api_case-list": (401, 200, 200, 200, 200),
+    "api_schema": (401, 200, 200, 200, 200),
+    "api_docs": (401, 200, 200, 200, 200),
+    # Export jobs (tests/test_export_jobs.py): a job is its asker's alone; none is walked here.
+    "export_job_new": (302, 405, 405, 405, 405),
+    "export_job": (302, 403, 403, 404, 404),
+    "export_job_status": (302, 403, 403, 404, 404),
+    "export_job_download": (302, 403, 403, 404, 404),
 }
 HEALTH = (200, 503)  # /healthz needs no sign-in; 503 while no worker has sent a heartbeat
 
@@ -68,7 +85,13 @@ def url_for(name, w):
         "draw": [draw],
         "result_correct": [w["result"].pk],
         "alert": [w["alert"].pk],
+        "api_subject-detail": [subject],
+        "api_alert-detail": [w["alert"].pk],
     }.get(name, [])
+    if name == "export_job_new":
+        return reverse(name, args=["audit"])
+    if name in ("export_job", "export_job_status", "export_job_download"):
+        return reverse(name, args=[999999])
     if name == "study_export_download":
         return reverse(name, kwargs={"name": "subjects", "fmt": "csv"})
     return reverse(name, args=args)
@@ -113,6 +136,7 @@ LISTINGS = [
     "/alerts/?q=001",
     "/subjects/?site=1",
     "/labs/import/",
+    "/api/v1/subjects/",
 ]
 
 

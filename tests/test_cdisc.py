@@ -225,6 +225,16 @@ def test_dm_creates_the_study_its_arms_and_subjects_and_marks_screen_failures(fi
     assert "1 screen failure(s), imported and marked" in out
 
 
+def test_dm_country_sets_the_sites_country_and_sdtm_dm_gives_it_back(files, capsys, tmp_path):
+    from subjects.models import Site
+
+    code, _, _ = run(capsys, files["dm"])
+    assert code == 0
+    assert Site.objects.get(study__code=STUDY, code="701").country == "USA"
+    call_command("export_sdtm", "--output-dir", str(tmp_path))
+    assert ",USA" in (tmp_path / "dm.csv").read_text(encoding="utf-8")
+
+
 def test_a_birth_date_from_age_alone_gives_that_age_on_the_reference_date(files, capsys):
     run(capsys, files["dm"])
     subject = Subject.objects.get(subject_id="01-701-1015")

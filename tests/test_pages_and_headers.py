@@ -84,4 +84,4 @@ def test_a_server_error_is_the_apps_500_page(world):
     assert response.status_code == 500
     page = response.content.decode()
     assert "Something went wrong on our side" in page and 'href="/"' in page
-    assert "hepwatch.css" in page  # the app's layout
+    assert "/static/css/hepwatch." in page  # the app's layout (its stylesheet, hashed name)

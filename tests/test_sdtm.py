@@ -124,6 +124,21 @@ def test_export_sdtm_refuses_to_write_dm_without_a_country_for_each_site(world, 
         assert {r["COUNTRY"] for r in csv.DictReader(handle)} == {"NLD"}
 
 
+def test_dm_takes_country_from_the_site_so_export_sdtm_needs_no_country(world, tmp_path):
+    from subjects.models import Site
+
+    Site.objects.filter(code="S01").update(country="JPN")
+    Site.objects.filter(code="S02").update(country="DEU")
+    call_command("export_sdtm", "--output-dir", str(tmp_path))
+    with open(tmp_path / "dm.csv", encoding="utf-8") as handle:
+        by_site = {r["SITEID"]: r["COUNTRY"] for r in csv.DictReader(handle)}
+    assert by_site == {"S01": "JPN", "S02": "DEU"}
+    call_command("export_sdtm", "--output-dir", str(tmp_path), "--country", "S02=FRA")
+    with open(tmp_path / "dm.csv", encoding="utf-8") as handle:
+        by_site = {r["SITEID"]: r["COUNTRY"] for r in csv.DictReader(handle)}
+    assert by_site == {"S01": "JPN", "S02": "FRA"}
+
+
 def test_a_subject_never_dosed_is_assigned_not_treated(world):
     world["other"].doses.all().delete()
     row = next(

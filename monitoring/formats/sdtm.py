@@ -9,8 +9,9 @@ STUDYID-SUBJID, one per subject.
 Where hepwatch does not collect a value, the variable is left empty rather than invented:
 RACE, RFICDTC (informed consent), VISITNUM (no protocol visits), LBORNRLO/LBSTNRLO (only upper
 limits are kept), LBLOINC for LDL-C (calculated and direct LDL-C have different codes and the
-method is not recorded). COUNTRY is required and the Site model has no country, so it comes from
-a site -> ISO 3166-1 alpha-3 mapping given by the caller (the export refuses to write without one).
+method is not recorded). COUNTRY is required: it is the site's country (ISO 3166-1 alpha-3),
+unless a site -> country mapping given by the caller names the site (the export refuses to write
+for a site with neither).
 """
 
 import csv
@@ -183,9 +184,10 @@ def _subjects(subjects):
 
 
 def dm(subjects=None, countries=None) -> Tabulation:
-    countries = {} if countries is None else countries
+    given = {} if countries is None else countries
     subjects = _subjects(subjects)
-    missing = sorted({s.site.code for s in subjects if not countries.get(s.site.code)})
+    countries = {s.site.code: given.get(s.site.code) or s.site.country for s in subjects}
+    missing = sorted({code for code, country in countries.items() if not country})
     if missing:
         raise SdtmError(
             "COUNTRY is required in DM: give a country (ISO 3166-1 alpha-3) for site(s) "
@@ -365,7 +367,7 @@ def write_xpt(tabulation: Tabulation, path):
 WRITERS = {"csv": write, "xpt": write_xpt}
 
 
-def export(output_dir, *, countries, subjects=None, fmt="csv"):
+def export(output_dir, *, countries=None, subjects=None, fmt="csv"):
     """Write dm, ex and lb as .csv (or .xpt with fmt="xpt"); refuse (SdtmError) when a required
     value is empty."""
     output = Path(output_dir)

@@ -9,7 +9,7 @@ from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from monitoring import presentation, units
-from subjects import access
+from subjects import access, site_time
 
 register = template.Library()
 
@@ -53,6 +53,12 @@ def moment(value):
 
 
 @register.filter
+def site_moment(value, site):
+    """A moment in the site's local time, with its zone: 2026-03-02 09:30 JST."""
+    return site_time.shown(value, site)
+
+
+@register.filter
 def percent(value):
     if value is None:
         return "—"
@@ -92,15 +98,17 @@ def control(field, extra=""):
 
 
 @register.simple_tag
-def lab_rows(draws, analytes):
-    """The rows of a subject's lab table, latest first."""
+def lab_rows(draws, analytes, site=None):
+    """The rows of a subject's lab table, latest first; times in the site's clock."""
     return format_html_join(
         "\n",
         '<tr><td class="text-nowrap"><a href="{}">{}</a></td>{}{}</tr>',
         (
             (
                 reverse("draw", args=[row.draw.pk]),
-                moment(row.draw.collected_at),
+                site_time.shown(row.draw.collected_at, site)
+                if site
+                else moment(row.draw.collected_at),
                 format_html_join("", "{}", ((lab_cell(row, a),) for a in analytes)),
                 SYMPTOMS_CELL if row.draw.symptoms_of_liver_injury else EMPTY_SYMPTOMS,
             )

@@ -107,12 +107,6 @@ def study_report(request):
 
 
 @login_required
-def study_exports(request):
-    access.require(access.can_see_study(request.user), access.STUDY_ONLY)
-    return render(request, "reports/exports.html", {"rows": EXPORT_DESCRIPTIONS})
-
-
-@login_required
 def study_export_download(request, name, fmt):
     access.require(access.can_see_study(request.user), access.STUDY_ONLY)
     if (name not in exports.DATASETS and name != "study") or fmt not in ("csv", "xlsx"):

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 
 from monitoring import units
-from monitoring.formats import csv_import
+from monitoring.formats import csv_import, dm_countries
 from monitoring.formats.cdisc.datasets import ADSL, DM, CdiscSummary, Dataset
 from monitoring.formats.cdisc.values import day_parser, parse_age, parse_day, parse_sex
 from monitoring.formats.csv_import import BadRow
@@ -142,11 +142,12 @@ def parse_birth_date(data, number, row, enrolled_on) -> date:
 def import_subject_level(data: Dataset, study_code=None, reason=None, *, user=None) -> CdiscSummary:
     """DM or ADSL -> subjects (and the study, its sites and arms, as needed)."""
     summary = CdiscSummary(data.path, dataset=data.name)
-    parsed, study_ids = {}, {}
+    parsed, study_ids, countries = {}, {}, {}
     for number, row in data.records():
         summary.rows += 1
         study_of(data.path, number, row, study_ids, study_code)
         sid, values = parse_subject(data, number, row)
+        dm_countries.read(data, number, row, values["site"], countries)
         csv_import.repeated(data.path, number, "USUBJID", parsed.get(sid), f"{sid!r}", "record")
         parsed[sid] = (number, values)
     summary.study = code_of(study_ids, study_code)
@@ -156,6 +157,7 @@ def import_subject_level(data: Dataset, study_code=None, reason=None, *, user=No
         for _, values in parsed.values():
             values["arm"] = arms[values["arm"]]
         csv_import.write_subjects(study, parsed, summary, reason, user=user)
+        dm_countries.write(data, study, countries, reason)
     failures = sum(1 for _, v in parsed.values() if v["screen_failure"])
     if failures:
         summary.notes.append(f"{failures} screen failure(s), imported and marked")

@@ -2,14 +2,15 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from monitoring.formats import sdtm
+from subjects.models import Site
 
 
 class Command(BaseCommand):
     help = (
         "Write CDISC SDTM DM, EX and LB as CSV (dm.csv, ex.csv, lb.csv) or, with --format xpt, "
-        "SAS XPORT v5 (dm.xpt, ex.xpt, lb.xpt). COUNTRY is required in "
-        "DM and sites record none: give --country SITE=ISO3 for each site (or --default-country), "
-        "or set HEPWATCH_SITE_COUNTRIES."
+        "SAS XPORT v5 (dm.xpt, ex.xpt, lb.xpt). DM's COUNTRY is each site's country (set in "
+        "the admin or by the CDISC DM import); --country SITE=ISO3 (or HEPWATCH_SITE_COUNTRIES) "
+        "overrides it, and --default-country fills it for sites that have none."
     )
 
     def add_arguments(self, parser):
@@ -39,7 +40,9 @@ class Command(BaseCommand):
         if default_country is not None:
             if not _iso3(default_country):
                 raise CommandError(f"--default-country {default_country!r}: use ISO3, e.g. GBR")
-            countries = _Default(countries, default_country.strip().upper())
+            default = default_country.strip().upper()
+            for site in Site.objects.all():
+                countries.setdefault(site.code, site.country or default)
         try:
             written = sdtm.export(output_dir, countries=countries, fmt=format)
         except sdtm.SdtmError as error:
@@ -51,15 +54,3 @@ class Command(BaseCommand):
 def _iso3(code):
     code = (code or "").strip()
     return len(code) == 3 and code.isalpha()
-
-
-class _Default(dict):
-    def __init__(self, mapping, default):
-        super().__init__(mapping)
-        self.default = default
-
-    def get(self, key, fallback=None):
-        return super().get(key) or self.default
-
-    def __getitem__(self, key):
-        return self.get(key)
