@@ -37,7 +37,7 @@ def test_a_monitor_downloads_sdtm_and_the_audit_trail_from_the_reports_page(
 ):
     settings.MEDIA_ROOT = tmp_path
     Site.objects.update(country="GBR")
-    make_user("max", "monitor", "Max Monitor")
+    make_user("max", "monitor", first_name="Max", last_name="Monitor")
     sign_in(page, live_server.url, "max")
     page.goto(f"{live_server.url}/reports/exports/")
     content = build_and_download(page, "Build SDTM")
