@@ -441,8 +441,8 @@ class _Table:
     def opening(self, episode, draw, multiple, said, later):
         rs, case = self.rs, self.case_of(episode)
         repeat = next((d for d, _, _ in later), None)
+        due = draw.collected_at + rs.repeat_window
         if rs.opens == OBSERVING:
-            due = draw.collected_at + rs.repeat_window
             resolution = f"A repeat draw came on {when(repeat.collected_at)}." if repeat else None
             self.fire(
                 "close_observation",
@@ -455,7 +455,6 @@ class _Table:
                 resolution=resolution,
             )
         elif rs.opens == CONFIRMING and multiple < rs.severe_multiple:
-            due = draw.collected_at + rs.repeat_window
             resolution = f"The repeat draw of {when(repeat.collected_at)} came." if repeat else None
             self.fire(
                 "confirm_elevation",
@@ -468,7 +467,6 @@ class _Table:
                 **{**case, "resolution": resolution},
             )
         else:
-            due = draw.collected_at + rs.repeat_window
             self.fire(
                 "withhold_dose",
                 draw.collected_at,
