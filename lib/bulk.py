@@ -15,7 +15,8 @@ BATCH = 2000
 
 
 def insert_with_history(objs, model, *, change_reason, user=None):
-    """Save new, unsaved instances of `model` (pks are set on them) and their '+' history."""
+    """Save new, unsaved instances of `model` and their '+' history. Their pks are set, so a
+    later save() updates them."""
     if not objs:
         return objs
     if connection.vendor != "postgresql":
@@ -28,8 +29,6 @@ def insert_with_history(objs, model, *, change_reason, user=None):
     pks = insert_rows(model, fields, rows, change_reason=change_reason, user=user)
     for obj, pk in zip(objs, pks, strict=True):
         obj.pk = pk
-        obj._state.adding = False
-        obj._state.db = connection.alias
     return objs
 
 
@@ -140,9 +139,11 @@ def _copy_history(model, pks, change_reason, user):
 
 
 def _copy(table, columns, rows):
+    """COPY through psycopg's own cursor, its errors raised as Django's (DatabaseError and its
+    kin), as every other statement's are."""
     quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
     connection.ensure_connection()
-    with connection.connection.cursor() as cursor:
+    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
         with cursor.copy(f"COPY {connection.ops.quote_name(table)} ({quoted}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)

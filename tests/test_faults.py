@@ -13,7 +13,6 @@ from django.urls import reverse
 
 from config.celery import app as celery_app
 from lib.processes import RedisServer, process, wait_until, worker_args
-from monitoring import tasks
 from monitoring.evaluation import runner
 from monitoring.formats import csv_import, lab_csv
 from monitoring.models import Alert, LabDraw, LabResult, SubjectSafetyState
@@ -21,7 +20,7 @@ from monitoring.services import lab_entry
 from subjects.models import Subject
 
 from .factories import make_subject, results
-from .processes import app_environment, use_broker
+from .processes import app_environment, manage, send_task
 
 pytestmark = [
     pytest.mark.worker,
@@ -34,15 +33,26 @@ AT = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 @pytest.fixture
 def private_redis():
     redis = RedisServer().start()
-    previous = celery_app.conf.broker_url
-    use_broker(redis.url)
     yield redis
     redis.stop()
-    use_broker(previous)
 
 
 def withheld(subject):
     return Alert.objects.filter(subject=subject, kind="withhold_dose").exists()
+
+
+def import_elevations(env, subjects, path):
+    """A central lab's file of one ALT 150 U/L draw for each subject, imported by `import_csv`
+    in its own process, which queues their evaluation through env's broker."""
+    path.write_text(
+        "subject_id,collected_at,test,value,unit,uln\n"
+        + "".join(
+            f"{s.subject_id},{AT.isoformat()},ALT,150,U/L,\n"
+            f"{s.subject_id},{AT.isoformat()},AST,30,U/L,\n"
+            for s in subjects
+        )
+    )
+    manage(env, "import_csv", "--labs", str(path))
 
 
 def test_redis_stopping_while_draws_are_entered_loses_nothing(private_redis, tmp_path, client):
@@ -50,15 +60,13 @@ def test_redis_stopping_while_draws_are_entered_loses_nothing(private_redis, tmp
     before = [make_subject(f"B-{i}") for i in range(3)]
     during = [make_subject(f"D-{i}") for i in range(4)]
     with process(worker_args("faults"), env, tmp_path / "worker.log"):
-        for subject in before:
-            lab_entry.record_draw(subject, AT, results(ALT=150, AST=30))
+        import_elevations(env, before, tmp_path / "before.csv")
         assert wait_until(lambda: all(withheld(s) for s in before), 30), (
             tmp_path / "worker.log"
         ).read_text()[-3000:]
 
         private_redis.stop()
-        for subject in during:  # coordinators keep entering: every save succeeds
-            lab_entry.record_draw(subject, AT, results(ALT=150, AST=30))
+        import_elevations(env, during, tmp_path / "during.csv")  # it succeeds: nothing is lost
         assert LabDraw.objects.filter(subject__in=during).count() == 4
         assert all(SubjectSafetyState.objects.get(subject=s).pending for s in during)
         assert not any(withheld(s) for s in during)
@@ -68,8 +76,7 @@ def test_redis_stopping_while_draws_are_entered_loses_nothing(private_redis, tmp
         assert b"Evaluation pending." in page.content
 
         private_redis.start()  # Redis returns; beat's sweep reaches the worker
-        use_broker(private_redis.url)
-        tasks.sweep_unevaluated.delay()
+        send_task(env, "monitoring.tasks.sweep_unevaluated")
         assert wait_until(lambda: all(withheld(s) for s in during), 40), (
             tmp_path / "worker.log"
         ).read_text()[-3000:]
@@ -110,7 +117,7 @@ def test_worker_killed_mid_evaluation_runs_it_again_with_one_alert_of_each_kind(
         )
     try:
         with process(worker_args("doomed"), env, tmp_path / "w1.log") as doomed:
-            tasks.evaluate_subjects.delay([s.pk for s in subjects])
+            send_task(env, "monitoring.tasks.evaluate_subjects", [s.pk for s in subjects])
             first_chunk = subjects[:200]
             assert wait_until(lambda: all(withheld(s) for s in first_chunk[-5:]), 30)
             assert not withheld(last)
@@ -166,9 +173,33 @@ def test_two_draws_saved_at_the_same_moment_give_no_duplicate_or_lost_alerts():
     ]
 
 
+CONNECTION_DROPS_AT_THE_FIRST_RESULT = """
+    CREATE FUNCTION hepwatch_test_drop_connection() RETURNS trigger AS $$
+    BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$ LANGUAGE plpgsql;
+    CREATE TRIGGER hepwatch_test_drop_connection BEFORE INSERT ON monitoring_labresult
+    FOR EACH STATEMENT EXECUTE FUNCTION hepwatch_test_drop_connection();
+"""
+CONNECTION_STAYS = """
+    DROP TRIGGER IF EXISTS hepwatch_test_drop_connection ON monitoring_labresult;
+    DROP FUNCTION IF EXISTS hepwatch_test_drop_connection();
+"""
+
+
+@pytest.fixture
+def connection_drops_when_results_are_written():
+    """PostgreSQL ends the session that starts writing lab results, after its draws are
+    written: the database's own way of a connection dropping mid-import."""
+    with connection.cursor() as cursor:
+        cursor.execute(CONNECTION_DROPS_AT_THE_FIRST_RESULT)
+    yield
+    connection.close()
+    with connection.cursor() as cursor:
+        cursor.execute(CONNECTION_STAYS)
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_database_connection_dropping_during_an_import_writes_nothing_and_a_rerun_completes(
-    tmp_path, monkeypatch, capsys
+    tmp_path, capsys, connection_drops_when_results_are_written
 ):
     celery_app.conf.task_always_eager = True
     make_subject("S-001")
@@ -178,20 +209,6 @@ def test_database_connection_dropping_during_an_import_writes_nothing_and_a_reru
         "S-001,2026-01-04T08:00:00,ALT,30,U/L,\n"
         "S-001,2026-01-12T08:00:00,ALT,150,U/L,\n"
     )
-    real_insert = lab_csv.insert_rows
-    calls = []
-
-    def drop_connection_on_second_insert(model, *args, **kwargs):
-        calls.append(model)
-        if len(calls) == 2:  # draws are written, results are next: the connection drops
-            pid = connection.connection.info.backend_pid
-            other = connections.create_connection("default")
-            with other.cursor() as cursor:
-                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-            other.close()
-        return real_insert(model, *args, **kwargs)
-
-    monkeypatch.setattr(lab_csv, "insert_rows", drop_connection_on_second_insert)
     with pytest.raises(SystemExit) as stop:
         call_command("import_csv", labs=str(labs))
     assert stop.value.code == 1
@@ -199,7 +216,8 @@ def test_database_connection_dropping_during_an_import_writes_nothing_and_a_reru
     connection.close()
     assert LabDraw.objects.count() == 0 and LabResult.objects.count() == 0
 
-    monkeypatch.setattr(lab_csv, "insert_rows", real_insert)
+    with connection.cursor() as cursor:
+        cursor.execute(CONNECTION_STAYS)
     call_command("import_csv", labs=str(labs))
     assert LabResult.objects.count() == 2
     assert LabResult.objects.get(value=Decimal(150)).uln_multiple > 3
