@@ -137,7 +137,7 @@ def test_a_reduced_restart_closes_the_case_and_sets_the_regimen_in_force(
     case = Alert.objects.filter(subject=recovered, case_at__isnull=False)
     assert {a.status for a in case} == {"resolved"}
     reason = lead(recovered).status_reason
-    assert reason.startswith("Re-started at 70 mg three times weekly by Rita Rev")
+    assert reason.startswith("Re-started at a reduced dose by Rita Rev")
     subject_page = client.get(reverse("subject", args=[recovered.pk])).content.decode()
     assert "70 mg three times weekly (reduced), since the re-start signed on" in subject_page
 
