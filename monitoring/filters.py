@@ -40,7 +40,8 @@ class SubjectFilter(django_filters.FilterSet):
 
     def __init__(self, *args, request=None, **kwargs):
         super().__init__(*args, request=request, **kwargs)
-        if request is not None and not _arms(request).exists():
+        blinded = request is not None and access.studies_blinded_to(request.user)
+        if blinded and not _arms(request).exists():
             del self.filters["arm"]  # a blinded user filters by nothing an arm would reveal
 
 

@@ -24,6 +24,7 @@ ROLE_LABELS = {
     COORDINATOR: "Study coordinator",
     SAFETY_REVIEWER: "Safety reviewer",
     MONITOR: "Monitor",
+    UNBLINDED: "Unblinded",
 }
 
 
@@ -62,7 +63,8 @@ def can_decide(user) -> bool:
 
 
 def role_label(user) -> str:
-    names = [ROLE_LABELS[r] for r in (COORDINATOR, SAFETY_REVIEWER, MONITOR) if r in roles(user)]
+    shown = (COORDINATOR, SAFETY_REVIEWER, MONITOR, UNBLINDED)
+    names = [ROLE_LABELS[r] for r in shown if r in roles(user)]
     if not names and user.is_staff:
         names = ["Administrator"]
     return ", ".join(names) or "No role"
@@ -115,18 +117,23 @@ def sees_arm_of(user, subject) -> bool:
     return user.is_authenticated and subject.pk in _unblinded_subject_ids(user)
 
 
-def studies_blinded_to(user):
-    """The blinded studies whose arms this user may not see."""
-    from .models import Study
+def studies_blinded_to(user) -> list:
+    """The blinded studies whose arms this user may not see (looked up once per request)."""
+    cached = getattr(user, "_hepwatch_blinded_studies", None)
+    if cached is None:
+        from .models import Study
 
-    return [s for s in Study.objects.filter(blinded=True) if not sees_arms(user, s)]
+        cached = [s for s in Study.objects.filter(blinded=True) if not sees_arms(user, s)]
+        user._hepwatch_blinded_studies = cached
+    return cached
 
 
 def arms_seen(user):
-    """The arms whose names this user may see (for the arm filter and the arm comparison)."""
+    """The arms whose names this user may see (for the arm filter)."""
     from .models import Arm
 
-    return Arm.objects.exclude(study__in=studies_blinded_to(user))
+    hidden = studies_blinded_to(user)
+    return Arm.objects.exclude(study__in=hidden) if hidden else Arm.objects.all()
 
 
 def can_emergency_unblind(user, subject) -> bool:
@@ -208,6 +215,11 @@ def import_sites(user):
 def forget_cached(user):
     """Drop what this module cached on the user (after their roles, roster or unblindings
     changed within one request)."""
-    for name in ("_hepwatch_roles", "_hepwatch_rostered", "_hepwatch_unblinded_subjects"):
+    for name in (
+        "_hepwatch_roles",
+        "_hepwatch_rostered",
+        "_hepwatch_unblinded_subjects",
+        "_hepwatch_blinded_studies",
+    ):
         if hasattr(user, name):
             delattr(user, name)

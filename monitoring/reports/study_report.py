@@ -9,7 +9,6 @@ import math
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from monitoring import units
 from monitoring.models import Alert, Decision
 from monitoring.presentation import ARM_COLOURS, INK, MUTED
 from monitoring.reports import analysis, published
@@ -114,13 +113,14 @@ def case_rows(user) -> list[CaseRow]:
 
 
 WIDTH, HEIGHT = 640, 360
-LEFT, RIGHT, TOP, BOTTOM = 56, 150, 14, 40
+LEFT, RIGHT, TOP, BOTTOM = 56, 180, 14, 40
 X_MIN, Y_MIN = 0.1, 0.1
 
 
 def edish_chart(points, arms) -> dict:
     """eDISH on log-log axes: each subject's peak ALT/AST ×ULN against peak TBIL ×ULN, one
-    colour per arm (one "Blinded" colour to a blinded reader), lines at 3× and 2×."""
+    colour per arm (one "Blinded" colour to a blinded reader), lines at 3× and 2×; potential
+    Hy's law points named (the quadrant table names the others)."""
     plotted = [p for p in points if p.tbil is not None]
     x_max = max([30.0, *[float(p.transaminase.multiple) * 1.5 for p in plotted]])
     y_max = max([10.0, *[float(p.tbil.multiple) * 1.5 for p in plotted]])
@@ -135,9 +135,8 @@ def edish_chart(points, arms) -> dict:
         return TOP + plot_h * (1 - math.log10(v / Y_MIN) / math.log10(y_max / Y_MIN))
 
     colour = {arm: ARM_COLOURS[i % len(ARM_COLOURS)] for i, arm in enumerate(arms)}
-    ticks = [t for t in (0.1, 0.3, 1, 3, 10, 30, 100, 300) if t <= x_max]
-    y_ticks = [t for t in (0.1, 0.3, 1, 2, 3, 10, 30, 100) if t <= y_max]
-    fmt = units.format_number
+    ticks = [t for t in ("0.1", "0.3", "1", "3", "10", "30", "100", "300") if float(t) <= x_max]
+    y_ticks = [t for t in ("0.1", "0.3", "1", "2", "3", "10", "30", "100") if float(t) <= y_max]
     return {
         "width": WIDTH,
         "height": HEIGHT,
@@ -152,15 +151,15 @@ def edish_chart(points, arms) -> dict:
         "x3": f"{x(3):.1f}",
         "y2": f"{y(2):.1f}",
         "hys": {"x": f"{x(3):.1f}", "w": f"{LEFT + plot_w - x(3):.1f}", "h": f"{y(2) - TOP:.1f}"},
-        "x_ticks": [(f"{x(t):.1f}", fmt(t)) for t in ticks],
-        "y_ticks": [(f"{y(t):.1f}", fmt(t)) for t in y_ticks],
+        "x_ticks": [(f"{x(t):.1f}", t) for t in ticks],
+        "y_ticks": [(f"{y(t):.1f}", t) for t in y_ticks],
         "dots": [
             {
                 "x": f"{x(p.transaminase.multiple):.1f}",
                 "y": f"{y(p.tbil.multiple):.1f}",
                 "r": 5 if p.quadrant == analysis.HYS_LAW else 3.5,
                 "fill": colour.get(p.subject.arm, MUTED),
-                "label": p.subject.subject_id if p.quadrant != analysis.NORMAL else "",
+                "label": p.subject.subject_id if p.quadrant == analysis.HYS_LAW else "",
             }
             for p in plotted
         ],

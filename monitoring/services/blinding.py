@@ -4,10 +4,11 @@ signed emergency unblinding of one subject (audited, e-mailed to the unblinded g
 from django.db import transaction
 from django.utils import timezone
 
+from monitoring.evaluation.runner import evaluate_subjects, mark_changed
 from monitoring.services import notifications
 from monitoring.services.errors import EntryError
 from subjects import access, inputs
-from subjects.models import EmergencyUnblinding
+from subjects.models import EmergencyUnblinding, Subject
 
 UNBLINDING_MEANING = (
     "Electronic signature of {name} ({username}), safety reviewer: I unblind this subject's "
@@ -24,7 +25,9 @@ def _reason(reason, what):
 
 @transaction.atomic
 def set_blinding(study, blinded: bool, *, reason, user=None):
-    """Make the study blinded or open-label, with the reason kept in its audit history."""
+    """Make the study blinded or open-label, with the reason kept in its audit history. Every
+    subject is re-evaluated, so alerts written before this release of the rules' wording (which
+    named the regimen) are brought to the regimen-free one; their audit history keeps the old."""
     reason = _reason(reason, "change the study's blinding")
     if study.blinded == blinded:
         mode = "blinded" if blinded else "open-label"
@@ -34,6 +37,9 @@ def set_blinding(study, blinded: bool, *, reason, user=None):
     if user is not None:
         study._history_user = user
     study.save(update_fields=["blinded"])
+    pks = list(Subject.objects.filter(study=study).values_list("pk", flat=True))
+    mark_changed(pks, evaluate=False)
+    evaluate_subjects(pks, because=f"study made {'blinded' if blinded else 'open-label'}")
     return study
 
 
