@@ -95,6 +95,7 @@ def blinded(two_sites, django_capture_on_commit_callbacks):  # noqa: F811
     w["statistician"] = statistician
     w["staff"] = make_user("sam", is_staff=True)
     w["r11"] = Alert.objects.get(subject=w["own"], kind="dose_off_regimen")
+    assert any("R11" in m.body for m in mail.outbox), "R11 is e-mailed to the reviewers"
     return w
 
 
@@ -179,6 +180,9 @@ def test_no_page_export_pdf_or_api_answer_names_an_arm_or_regimen_in_a_blinded_s
     for what, body in jobs(client, django_capture_on_commit_callbacks).items():
         if bad := leaks(unpack(body)):
             found[what] = bad
+    for message in mail.outbox:  # the reviewers' alert e-mails, R11's among them
+        if bad := leaks(f"{message.subject}\n{message.body}"):
+            found[f"e-mail {message.subject}"] = bad
     assert not found, f"{role} sees arms or regimens: {found}"
 
 

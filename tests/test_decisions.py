@@ -194,3 +194,23 @@ def test_a_post_on_an_alert_with_nothing_left_to_answer_is_refused_with_its_stat
     assert response.status_code == 403
     assert "This alert is resolved" in response.content.decode()
     assert Decision.objects.count() == 1
+
+
+def test_a_blinded_reviewer_restarts_on_a_dose_level_without_the_regimen_or_its_mg(
+    client, reviewer, recovered
+):
+    from django.core.management import call_command
+
+    call_command("set_blinding", recovered.study.code, "blinded", "--reason", "double-blind")
+    client.force_login(reviewer)
+    response = page(client, lead(recovered))
+    form = response.context["form"]
+    assert [label for _, label in form.fields["regimen"].choices][1:] == ["Reduced dose level 1"]
+    assert "70 mg" not in response.content.decode()
+    reduced = Regimen.objects.get(code="reduced")
+    response = sign(client, lead(recovered), "resume_reduced_dose", "ALT 1.2×", regimen=reduced.pk)
+    assert response.status_code == 302
+    assert SubjectSafetyState.objects.get(subject=recovered).regimen.code == "reduced"
+    subject_page = client.get(reverse("subject", args=[recovered.pk])).content.decode()
+    assert "re-start on a reduced dose (Blinded)" in subject_page
+    assert "70 mg three times weekly" not in subject_page
