@@ -251,6 +251,9 @@ def test_a_reviewer_unblinds_one_subject_with_a_signed_reason_seen_by_all_arm_by
     client.force_login(blinded["coordinator"])
     page = readable(client.get(reverse("subject", args=[own.pk])))
     assert "Emergency unblinding" in page and "Rita Rev" in page and not leaks(page)
+    history = readable(client.get(reverse("subject_history", args=[own.pk])))
+    assert "Emergency unblinding of" in history and "Anaphylaxis in A&amp;E" in history
+    assert not leaks(history)
 
 
 def test_only_a_safety_reviewer_may_unblind(client, blinded):

@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from monitoring import rules, units
 from monitoring.models import Alert, Decision, LabDraw, LabResult
 from subjects import access
-from subjects.models import Arm, Dose, Regimen, Subject
+from subjects.models import Arm, Dose, EmergencyUnblinding, Regimen, Subject
 
 ENGINE = "hepwatch rules"
 
@@ -73,6 +73,8 @@ def _describe(model_label, record, names):
         return f"Alert {record.rule} {rules.RULE_BY_KIND[record.kind].label}"
     if model_label == "Decision":
         return f"Decision of {rules.when(record.signed_at)}"
+    if model_label == "Emergency unblinding":
+        return f"Emergency unblinding of {rules.when(record.signed_at)}"
     return model_label
 
 
@@ -160,6 +162,7 @@ def subject_history(subject: Subject, sees_arm=True) -> list:
         ("Lab result", LabResult.history.filter(draw_id__in=set(draw_ids))),
         ("Alert", Alert.history.filter(subject_id=subject.pk)),
         ("Decision", Decision.history.filter(subject_id=subject.pk)),
+        ("Emergency unblinding", EmergencyUnblinding.history.filter(subject_id=subject.pk)),
     ]
     sources = []
     for label, records in querysets:
