@@ -17,10 +17,10 @@ from subjects.models import Study
 
 
 class StudyForm(ReasonForChangeForm):
-    """A study, its maintenance interval and the published rule set it follows; changing the
-    rule set (or the interval) asks why."""
+    """A study, its blinding, its maintenance interval and the published rule set it follows;
+    changing the blinding, the rule set or the interval asks why."""
 
-    clinical_fields = ("rule_set", "maintenance_interval_days")
+    clinical_fields = ("rule_set", "maintenance_interval_days", "blinded")
     rule_set = forms.ChoiceField(
         choices=[(s.name, s.label) for s in rules.RULE_SETS.values()],
         help_text="Changing it re-evaluates every subject; alerts the new set no longer gives "
@@ -29,7 +29,7 @@ class StudyForm(ReasonForChangeForm):
 
     class Meta:
         model = Study
-        fields = ["code", "name", "maintenance_interval_days", "rule_set"]
+        fields = ["code", "name", "blinded", "maintenance_interval_days", "rule_set"]
 
 
 # The study's rule set is the engine's to offer and apply: monitoring extends the subjects
@@ -40,7 +40,7 @@ admin.site.unregister(Study)
 @admin.register(Study)
 class StudyAdmin(subjects_admin.ReasonForChangeAdmin, subjects_admin.StudyAdmin):
     form = StudyForm
-    list_display = ["code", "name", "rule_set", "maintenance_interval_days"]
+    list_display = ["code", "name", "blinded", "rule_set", "maintenance_interval_days"]
 
     def save_model(self, request, obj, form, change):
         reason = form.cleaned_data.get("reason_for_change") or ""

@@ -18,8 +18,8 @@ from monitoring.evaluation import runner
 from monitoring.formats.csv_import import default_study
 from monitoring.models import LabDraw, LabResult
 from monitoring.services import lab_entry, review
-from subjects import services
-from subjects.models import Arm, Dose, Site, Subject
+from subjects import access, services
+from subjects.models import Arm, Dose, Site, Subject, UnblindedRosterEntry
 
 SITES = [("S01", "Leeds General"), ("S02", "Lyon Sud"), ("S03", "Utrecht UMC")]
 DEMO_PASSWORD = "hepwatch-demo-2026"
@@ -28,7 +28,10 @@ DEMO_USERS = [
     ("coordinator_s03", "coordinator", "Sam Site-Three", ["S03"]),
     ("reviewer", "safety_reviewer", "Rita Reviewer", []),
     ("monitor", "monitor", "Max Monitor", []),
+    ("statistician", "monitor", "Stella Statistician", []),
 ]
+# Also in the unblinded group, and on the study's unblinded roster: the independent statistician.
+DEMO_UNBLINDED = ("statistician",)
 DEMO_EMAIL_DOMAIN = "hepwatch.example"
 WEEKS = 26
 RESULT_DELAY = timedelta(hours=6)  # the central lab reports in the afternoon
@@ -261,11 +264,16 @@ def _story(plan, arm, enrolled, today, rng):
 
 
 @transaction.atomic
-def seed(today=None, seed_value=2026, n_subjects=60, stdout=None):
-    """Create the demo study's subjects, doses, labs and users; evaluate everyone."""
+def seed(today=None, seed_value=2026, n_subjects=60, stdout=None, blinded=False):
+    """Create the demo study's subjects, doses, labs and users; evaluate everyone. `blinded`
+    runs the study double-blind (the statistician alone sees the arms)."""
     rng = random.Random(seed_value)
     today = today or datetime.now(UTC).date()
     study = default_study()
+    if blinded and not study.blinded:
+        from monitoring.services import blinding
+
+        blinding.set_blinding(study, True, reason="demo: run double-blind")
     plans = build_plans(study, today, rng, n_subjects)
     services.create_generated_subjects([p.subject for p in plans], change_reason="demo")
     draws, results, doses = [], [], []
@@ -322,6 +330,13 @@ def _users():
             user.set_password(DEMO_PASSWORD)
             user.save()
         user.groups.add(Group.objects.get(name=group))
+        if username in DEMO_UNBLINDED:
+            UnblindedRosterEntry.objects.get_or_create(
+                study=default_study(),
+                user=user,
+                defaults={"reason": "demo: the independent statistician"},
+            )
+            user.groups.add(Group.objects.get(name=access.UNBLINDED))
         for code in site_codes:
             sites[code].coordinators.add(user)
     admin, created = User.objects.get_or_create(

@@ -14,12 +14,19 @@ def _sites(request):
     return access.visible_sites(request.user)
 
 
+def _arms(request):
+    """The arms the user may see: none of a blinded study's, unless unblinded."""
+    if request is None:
+        return Arm.objects.none()
+    return access.arms_seen(request.user)
+
+
 class SubjectFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(
         field_name="subject_id", lookup_expr="icontains", label="Subject ID"
     )
     site = django_filters.ModelChoiceFilter(queryset=_sites, empty_label="All sites")
-    arm = django_filters.ModelChoiceFilter(queryset=Arm.objects.all(), empty_label="All arms")
+    arm = django_filters.ModelChoiceFilter(queryset=_arms, empty_label="All arms")
     state = django_filters.ChoiceFilter(
         field_name="safety__state",
         choices=STATE_CHOICES,
@@ -30,6 +37,12 @@ class SubjectFilter(django_filters.FilterSet):
     class Meta:
         model = Subject
         fields = []
+
+    def __init__(self, *args, request=None, **kwargs):
+        super().__init__(*args, request=request, **kwargs)
+        blinded = request is not None and access.studies_blinded_to(request.user)
+        if blinded and not _arms(request).exists():
+            del self.filters["arm"]  # a blinded user filters by nothing an arm would reveal
 
 
 class AlertFilter(django_filters.FilterSet):

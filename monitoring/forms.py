@@ -249,6 +249,26 @@ class SignedForm(forms.Form):
         return password
 
 
+def reduction_levels(regimens) -> dict:
+    """{regimen: "Reduced dose level N"}, 1 the smallest reduction (the most mg a week), so a
+    blinded reviewer can name a reduction without its dose or the arm it belongs to."""
+    ordered = sorted(regimens, key=lambda r: (-(r.dose_mg or 0) * r.administrations_per_week, r.pk))
+    return {r: f"Reduced dose level {n}" for n, r in enumerate(ordered, start=1)}
+
+
+class UnblindForm(SignedForm):
+    """A safety reviewer's emergency unblinding of one subject, signed with their password."""
+
+    signs = "unblinding"
+    reason = ReasonField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="The emergency, and why treating it needs the arm. Kept with the signature and "
+        "e-mailed to the unblinded group.",
+        required_message="A reason is required to unblind.",
+    )
+    password = PasswordSignatureField()
+
+
 class DecisionForm(SignedForm):
     """A signed decision on a subject's alert or case. Only the actions section 3 allows for
     the subject now are offered; the others are listed with why not, and refused if posted."""
@@ -275,7 +295,7 @@ class DecisionForm(SignedForm):
     )
     password = PasswordSignatureField()
 
-    def __init__(self, *args, user, choices, regimens, amendable, **kwargs):
+    def __init__(self, *args, user, choices, regimens, amendable, sees_arm=True, **kwargs):
         super().__init__(*args, user=user, **kwargs)
         self.signature_meaning = SIGNATURE_MEANING.format(
             name=user.get_full_name() or user.get_username(), username=user.get_username()
@@ -284,6 +304,12 @@ class DecisionForm(SignedForm):
         self.refused = [c for c in choices if c.refused]
         self.fields["action"].choices = [(c.action, c.label) for c in choices if not c.refused]
         self.fields["regimen"].queryset = regimens
+        if not sees_arm:
+            self.fields["regimen"].label_from_instance = reduction_levels(regimens).get
+            self.fields["regimen"].help_text = (
+                "The study is blinded: reductions of the regimen in force are offered by level, "
+                "1 the smallest reduction; the site's kit tells the dose."
+            )
         self.fields["replaces"].queryset = amendable
         self.fields["replaces"].label_from_instance = lambda d: (
             f"{d.get_action_display()}, signed {d.signed_at:%Y-%m-%d %H:%M} UTC by "

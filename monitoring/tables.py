@@ -18,6 +18,7 @@ from monitoring.presentation import (
     state_badge,
     status_badge,
 )
+from subjects import access
 
 
 class MomentColumn(tables.Column):
@@ -84,13 +85,43 @@ class SubjectTable(BoundedTable):
         order_by = ("subject_id",)
         per_page = 25
 
+    def __init__(self, *args, user=None, **kwargs):
+        """With `user`, arms and regimens that user may not see show as "Blinded", and their
+        columns do not sort (an order by arm would group the subjects by it)."""
+        self.user = user
+        if user is not None and access.studies_blinded_to(user):
+            kwargs["extra_columns"] = [
+                ("arm", tables.Column(accessor="arm__name", verbose_name="Arm", orderable=False)),
+                (
+                    "regimen",
+                    tables.Column(
+                        accessor="safety__regimen__name",
+                        verbose_name="Regimen in force",
+                        default="—",
+                        orderable=False,
+                    ),
+                ),
+            ]
+        super().__init__(*args, **kwargs)
+
+    def sees_arm(self, record):
+        return self.user is None or access.sees_arm_of(self.user, record)
+
     def render_arm(self, record):
+        if not self.sees_arm(record):
+            return access.BLINDED
         return format_html(
             '<span title="{}">{}</span>', record.arm.name, record.arm.code.capitalize()
         )
 
     def value_arm(self, record):
-        return record.arm.name
+        return record.arm.name if self.sees_arm(record) else access.BLINDED
+
+    def render_regimen(self, record, value):
+        return value if self.sees_arm(record) else access.BLINDED
+
+    def value_regimen(self, record, value):
+        return value if self.sees_arm(record) else access.BLINDED
 
     def render_state(self, record):
         return state_badge(record.safety.state)

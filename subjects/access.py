@@ -5,6 +5,9 @@
 - safety_reviewer: sees all sites, triages alerts and signs decisions; cannot edit labs (403).
 - monitor: reads and exports.
 - staff: the Django admin.
+- unblinded: sees the arms and regimens of a blinded study whose unblinded roster lists them
+  (an independent statistician, a DMC member); everyone else sees "Blinded" there, except the
+  one subject a safety reviewer emergency-unblinded, to that reviewer.
 """
 
 from django.core.exceptions import PermissionDenied
@@ -15,10 +18,13 @@ from .models import Subject
 COORDINATOR = "coordinator"
 SAFETY_REVIEWER = "safety_reviewer"
 MONITOR = "monitor"
+UNBLINDED = "unblinded"
+BLINDED = "Blinded"
 ROLE_LABELS = {
     COORDINATOR: "Study coordinator",
     SAFETY_REVIEWER: "Safety reviewer",
     MONITOR: "Monitor",
+    UNBLINDED: "Unblinded",
 }
 
 
@@ -57,10 +63,90 @@ def can_decide(user) -> bool:
 
 
 def role_label(user) -> str:
-    names = [ROLE_LABELS[r] for r in (COORDINATOR, SAFETY_REVIEWER, MONITOR) if r in roles(user)]
+    shown = (COORDINATOR, SAFETY_REVIEWER, MONITOR, UNBLINDED)
+    names = [ROLE_LABELS[r] for r in shown if r in roles(user)]
     if not names and user.is_staff:
         names = ["Administrator"]
     return ", ".join(names) or "No role"
+
+
+# ---- blinding -----------------------------------------------------------------------------
+
+
+def is_unblinded(user) -> bool:
+    return UNBLINDED in roles(user)
+
+
+def _rostered_study_ids(user) -> frozenset:
+    cached = getattr(user, "_hepwatch_rostered", None)
+    if cached is None:
+        from .models import UnblindedRosterEntry
+
+        cached = frozenset(
+            UnblindedRosterEntry.objects.filter(user=user).values_list("study_id", flat=True)
+        )
+        user._hepwatch_rostered = cached
+    return cached
+
+
+def sees_arms(user, study) -> bool:
+    """Arms and regimens of every subject of the study: an open-label study's to everyone, a
+    blinded one's to members of `unblinded` whom the study's roster lists."""
+    if not study.blinded:
+        return True
+    return user.is_authenticated and is_unblinded(user) and study.pk in _rostered_study_ids(user)
+
+
+def _unblinded_subject_ids(user) -> frozenset:
+    cached = getattr(user, "_hepwatch_unblinded_subjects", None)
+    if cached is None:
+        from .models import EmergencyUnblinding
+
+        cached = frozenset(
+            EmergencyUnblinding.objects.filter(reviewer=user).values_list("subject_id", flat=True)
+        )
+        user._hepwatch_unblinded_subjects = cached
+    return cached
+
+
+def sees_arm_of(user, subject) -> bool:
+    """This subject's arm and regimens: as sees_arms, or the subject this user (a safety
+    reviewer) emergency-unblinded."""
+    if sees_arms(user, subject.study):
+        return True
+    return user.is_authenticated and subject.pk in _unblinded_subject_ids(user)
+
+
+def studies_blinded_to(user) -> list:
+    """The blinded studies whose arms this user may not see (looked up once per request)."""
+    cached = getattr(user, "_hepwatch_blinded_studies", None)
+    if cached is None:
+        from .models import Study
+
+        cached = [s for s in Study.objects.filter(blinded=True) if not sees_arms(user, s)]
+        user._hepwatch_blinded_studies = cached
+    return cached
+
+
+def arms_seen(user):
+    """The arms whose names this user may see (for the arm filter)."""
+    from .models import Arm
+
+    hidden = studies_blinded_to(user)
+    return Arm.objects.exclude(study__in=hidden) if hidden else Arm.objects.all()
+
+
+def can_emergency_unblind(user, subject) -> bool:
+    """A safety reviewer, in a blinded study, for a subject whose arm they cannot see yet."""
+    return subject.study.blinded and is_reviewer(user) and not sees_arm_of(user, subject)
+
+
+def arm_name(user, subject) -> str:
+    return subject.arm.name if sees_arm_of(user, subject) else BLINDED
+
+
+def arm_code(user, subject) -> str:
+    return subject.arm.code if sees_arm_of(user, subject) else BLINDED
 
 
 def visible_subjects(user):
@@ -99,6 +185,7 @@ def require(allowed: bool, message="Your role does not allow this page or action
 ONLY_COORDINATORS_LABS = "Only a study coordinator of the subject's site enters and corrects labs."
 ONLY_COORDINATORS_DOSES = "Only a study coordinator of the subject's site records doses."
 ONLY_REVIEWERS = "Only a safety reviewer signs decisions on alerts and acknowledges them."
+ONLY_REVIEWERS_UNBLIND = "Only a safety reviewer unblinds a subject in an emergency."
 STUDY_ONLY = "The study report and exports are for monitors, safety reviewers and staff."
 IMPORT_ONLY = "The lab import is for study coordinators and staff."
 
@@ -123,3 +210,16 @@ def import_scope(user):
 def import_sites(user):
     """Codes of the sites whose subjects the user's lab import may write to."""
     return set(visible_sites(user).values_list("code", flat=True))
+
+
+def forget_cached(user):
+    """Drop what this module cached on the user (after their roles, roster or unblindings
+    changed within one request)."""
+    for name in (
+        "_hepwatch_roles",
+        "_hepwatch_rostered",
+        "_hepwatch_unblinded_subjects",
+        "_hepwatch_blinded_studies",
+    ):
+        if hasattr(user, name):
+            delattr(user, name)

@@ -4,12 +4,15 @@ clinical records themselves (doses, labs, alerts, decisions) are read-only here.
 
 from django import forms
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.forms import UserChangeForm
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import services
+from . import access, services
 from .api_tokens import ApiToken
-from .models import Arm, Dose, Regimen, Site, Study, Subject
+from .models import Arm, Dose, Regimen, Site, Study, Subject, UnblindedRosterEntry
 
 
 class AuditedAdmin(SimpleHistoryAdmin):
@@ -274,3 +277,96 @@ class ApiTokenAdmin(admin.ModelAdmin):
         from django.utils import timezone
 
         queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+# ---- the unblinded roster: who may join the `unblinded` group ----------------------------
+
+
+class UnblindedRosterForm(ReasonForChangeForm):
+    clinical_fields = ("study", "user")
+
+    class Meta:
+        model = UnblindedRosterEntry
+        fields = ["study", "user", "reason"]
+
+
+@admin.register(UnblindedRosterEntry)
+class UnblindedRosterAdmin(AuditedReasonAdmin):
+    """Staff list here who may be unblinded for a study (edc-randomization's way); only a listed
+    user can be put in the `unblinded` group."""
+
+    form = UnblindedRosterForm
+    list_display = ["user", "study", "reason"]
+    list_filter = ["study"]
+
+
+def unrostered(users) -> list:
+    """The users no study's unblinded roster lists."""
+    listed = set(
+        UnblindedRosterEntry.objects.filter(user__in=[u.pk for u in users]).values_list(
+            "user_id", flat=True
+        )
+    )
+    return [u for u in users if u.pk not in listed]
+
+
+def roster_error(users) -> str:
+    names = ", ".join(u.get_username() for u in users)
+    return (
+        f"{names} cannot join the {access.UNBLINDED} group: no study's unblinded roster lists "
+        "them. Add them to the unblinded roster first."
+    )
+
+
+class RosteredUserChangeForm(UserChangeForm):
+    def clean_groups(self):
+        groups = self.cleaned_data.get("groups")
+        if groups is not None and any(g.name == access.UNBLINDED for g in groups):
+            if self.instance.pk is None or unrostered([self.instance]):
+                raise forms.ValidationError(roster_error([self.instance]))
+        return groups
+
+
+class GroupWithUsersForm(forms.ModelForm):
+    """A group and its members, so the roster check holds from the group's page too."""
+
+    users = forms.ModelMultipleChoiceField(
+        queryset=User.objects.order_by("username"),
+        required=False,
+        widget=admin.widgets.FilteredSelectMultiple("users", is_stacked=False),
+    )
+
+    class Meta:
+        model = Group
+        fields = ["name", "permissions", "users"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["users"].initial = self.instance.user_set.all()
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("name") == access.UNBLINDED:
+            missing = unrostered(list(cleaned.get("users") or []))
+            if missing:
+                self.add_error("users", roster_error(missing))
+        return cleaned
+
+
+admin.site.unregister(Group)
+admin.site.unregister(User)
+
+
+@admin.register(Group)
+class RosteredGroupAdmin(GroupAdmin):
+    form = GroupWithUsersForm
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        form.instance.user_set.set(form.cleaned_data["users"])
+
+
+@admin.register(User)
+class RosteredUserAdmin(UserAdmin):
+    form = RosteredUserChangeForm

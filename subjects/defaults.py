@@ -13,7 +13,7 @@ REGIMENS = {
     "standard": ("200 mg once weekly", 200, 1),
     "reduced": ("70 mg three times weekly", 70, 3),
 }
-ROLES = ("coordinator", "safety_reviewer", "monitor")
+ROLES = ("coordinator", "safety_reviewer", "monitor", "unblinded")
 
 
 def ensure_default_study() -> Study:

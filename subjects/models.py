@@ -15,6 +15,11 @@ class Study(models.Model):
         help_text="The published liver-safety rules the study follows (monitoring.rules): "
         "changed only with a reason, which re-evaluates every subject.",
     )
+    blinded = models.BooleanField(
+        default=False,
+        help_text='Double-blind: arms and regimens show as "Blinded" to everyone but the '
+        "unblinded group (subjects.access). Changed only with a reason.",
+    )
     maintenance_interval_days = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
@@ -169,6 +174,50 @@ class Dose(models.Model):
 
     def __str__(self):
         return f"{self.dose_mg} mg at {self.administered_at:%Y-%m-%d %H:%M}"
+
+
+class UnblindedRosterEntry(models.Model):
+    """A user staff allow to be unblinded for a study: only a listed user may join the
+    `unblinded` group, and membership shows the arms of the studies that list them."""
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="unblinded_roster")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="unblinded_roster"
+    )
+    reason = models.TextField(help_text="Why this user may see the allocation (DMC, statistician).")
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "unblinded roster entry"
+        verbose_name_plural = "unblinded roster"
+        constraints = [
+            models.UniqueConstraint(fields=["study", "user"], name="unique_unblinded_roster_user")
+        ]
+
+    def __str__(self):
+        return f"{self.user} for {self.study}"
+
+
+class EmergencyUnblinding(models.Model):
+    """A safety reviewer's signed emergency unblinding of one subject: the event is shown to
+    everyone, the arm to that reviewer (and to the unblinded group)."""
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="unblindings")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.TextField()
+    signed_at = models.DateTimeField()
+    signature = models.CharField(
+        max_length=200, help_text="Who signed, when, and that the password was re-entered."
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["signed_at"]
+
+    def __str__(self):
+        return f"{self.subject} unblinded by {self.reviewer}"
 
 
 from subjects.api_tokens import ApiToken  # noqa: E402,F401  (registered with the app's models)

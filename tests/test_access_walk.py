@@ -21,6 +21,7 @@ EXPECTED = {
     "subject": (302, 200, 404, 200, 200),
     "subject_status": (302, 200, 404, 200, 200),
     "subject_history": (302, 200, 404, 200, 200),
+    "subject_unblind": (302, 405, 405, 405, 405),  # POST, signed (tests/test_blinding.py)
     "draw_new": (302, 200, 404, 403, 403),
     "dose_new": (302, 200, 404, 403, 403),  # rules v2: no reviewer override; doses are the site's
     "draw": (302, 200, 404, 200, 200),
@@ -30,6 +31,7 @@ EXPECTED = {
     "alert": (302, 200, 404, 200, 200),
     "rules": (302, 200, 200, 200, 200),
     "study_report": (302, 403, 403, 200, 200),
+    "study_report_pdf": (302, 403, 403, 200, 200),
     "study_exports": (302, 403, 403, 200, 200),
     "study_export_download": (302, 403, 403, 200, 200),
     "subject_report_pdf": (302, 200, 404, 200, 200),
@@ -78,6 +80,7 @@ def url_for(name, w):
         "subject": [subject],
         "subject_status": [subject],
         "subject_history": [subject],
+        "subject_unblind": [subject],
         "draw_new": [subject],
         "dose_new": [subject],
         "subject_report_pdf": [subject],

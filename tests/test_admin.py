@@ -265,3 +265,18 @@ def test_an_empty_site_entered_by_mistake_can_be_deleted(staff_client):
     url = f"/admin/subjects/site/{empty.pk}/delete/"
     assert staff_client.post(url, {"post": "yes"}).status_code == 302
     assert not Site.objects.filter(pk=empty.pk).exists()
+
+
+def test_a_study_is_blinded_in_the_admin_only_with_a_reason_kept_in_its_history(staff_client):
+    from subjects.models import Study
+
+    study = Study.objects.get()
+    url = f"/admin/subjects/study/{study.pk}/change/"
+    refused = staff_client.post(url, change_form_data(staff_client, url, blinded="on"))
+    assert "Give a reason for changing" in refused.content.decode()
+    study.refresh_from_db()
+    assert not study.blinded
+    data = change_form_data(staff_client, url, blinded="on", reason_for_change="DSMB charter")
+    assert staff_client.post(url, data).status_code == 302
+    study.refresh_from_db()
+    assert study.blinded and study.history.latest().history_change_reason == "DSMB charter"

@@ -158,7 +158,7 @@ def test_an_elevation_is_withheld_then_restarted_at_the_reduced_regimen_as_one_c
     ).to_be_visible()
     case_alerts = Alert.objects.filter(subject=subject, case_at__isnull=False)
     assert set(case_alerts.values_list("status", flat=True)) == {"resolved"}
-    assert all("Re-started at 70 mg three times weekly" in a.status_reason for a in case_alerts)
+    assert all("Re-started at a reduced dose" in a.status_reason for a in case_alerts)
     assert SubjectSafetyState.objects.get(subject=subject).state == "weekly_monitoring"  # 1.46×
     sign_out(page)
 

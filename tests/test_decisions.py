@@ -137,7 +137,7 @@ def test_a_reduced_restart_closes_the_case_and_sets_the_regimen_in_force(
     case = Alert.objects.filter(subject=recovered, case_at__isnull=False)
     assert {a.status for a in case} == {"resolved"}
     reason = lead(recovered).status_reason
-    assert reason.startswith("Re-started at 70 mg three times weekly by Rita Rev")
+    assert reason.startswith("Re-started at a reduced dose by Rita Rev")
     subject_page = client.get(reverse("subject", args=[recovered.pk])).content.decode()
     assert "70 mg three times weekly (reduced), since the re-start signed on" in subject_page
 
@@ -194,3 +194,23 @@ def test_a_post_on_an_alert_with_nothing_left_to_answer_is_refused_with_its_stat
     assert response.status_code == 403
     assert "This alert is resolved" in response.content.decode()
     assert Decision.objects.count() == 1
+
+
+def test_a_blinded_reviewer_restarts_on_a_dose_level_without_the_regimen_or_its_mg(
+    client, reviewer, recovered
+):
+    from django.core.management import call_command
+
+    call_command("set_blinding", recovered.study.code, "blinded", "--reason", "double-blind")
+    client.force_login(reviewer)
+    response = page(client, lead(recovered))
+    form = response.context["form"]
+    assert [label for _, label in form.fields["regimen"].choices][1:] == ["Reduced dose level 1"]
+    assert "70 mg" not in response.content.decode()
+    reduced = Regimen.objects.get(code="reduced")
+    response = sign(client, lead(recovered), "resume_reduced_dose", "ALT 1.2×", regimen=reduced.pk)
+    assert response.status_code == 302
+    assert SubjectSafetyState.objects.get(subject=recovered).regimen.code == "reduced"
+    subject_page = client.get(reverse("subject", args=[recovered.pk])).content.decode()
+    assert "re-start on a reduced dose (Blinded)" in subject_page
+    assert "70 mg three times weekly" not in subject_page

@@ -9,12 +9,14 @@ from monitoring.selectors import audit
 COLUMNS = ["subject_id", "at", "who", "action", "record", "field", "old", "new", "reason"]
 
 
-def rows(subjects, *, since=None, until=None, progress=None):
+def rows(subjects, *, since=None, until=None, progress=None, sees_arm=None):
     """Rows of the history of `subjects` (oldest first per subject), between the dates `since`
-    and `until` (both included, UTC days); `progress(done, total)` after each subject."""
+    and `until` (both included, UTC days); `progress(done, total)` after each subject;
+    `sees_arm(subject)` False blinds that subject's arms and regimens."""
     subjects = list(subjects.order_by("subject_id"))
     for number, subject in enumerate(subjects, start=1):
-        for entry in reversed(audit.subject_history(subject)):
+        shown = sees_arm is None or sees_arm(subject)
+        for entry in reversed(audit.subject_history(subject, shown)):
             day = entry.at.astimezone(UTC).date()
             if (since and day < since) or (until and day > until):
                 continue

@@ -25,13 +25,14 @@ def build(job_pk):
     if job.status == "done":
         return job  # delivered twice by the broker: built once
     subjects = access.visible_subjects(job.user)
+    sees_arm = lambda subject: access.sees_arm_of(job.user, subject)  # noqa: E731
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     try:
         if job.kind == "sdtm":
-            content = sdtm_zip(subjects, job.params.get("format", "csv"), job_pk)
+            content = sdtm_zip(subjects, job.params.get("format", "csv"), job_pk, sees_arm)
             name = f"sdtm-{stamp}.zip"
         else:
-            content = audit_csv(subjects, job.params, job_pk)
+            content = audit_csv(subjects, job.params, job_pk, sees_arm)
             name = f"audit-trail-{stamp}.csv"
     except sdtm.SdtmError as error:
         export_jobs.fail(job_pk, str(error))
@@ -39,10 +40,10 @@ def build(job_pk):
     return export_jobs.finish(job_pk, name, content)
 
 
-def sdtm_zip(subjects, fmt, job_pk) -> bytes:
+def sdtm_zip(subjects, fmt, job_pk, sees_arm=None) -> bytes:
     export_jobs.record_progress(job_pk, 5)
     with tempfile.TemporaryDirectory(prefix="hepwatch-sdtm-") as folder:
-        written = sdtm.export(folder, subjects=subjects, fmt=fmt)
+        written = sdtm.export(folder, subjects=subjects, fmt=fmt, sees_arm=sees_arm)
         export_jobs.record_progress(job_pk, 80)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -51,7 +52,7 @@ def sdtm_zip(subjects, fmt, job_pk) -> bytes:
     return buffer.getvalue()
 
 
-def audit_csv(subjects, params, job_pk) -> bytes:
+def audit_csv(subjects, params, job_pk, sees_arm=None) -> bytes:
     if params.get("subject_id"):
         subjects = subjects.filter(subject_id=params["subject_id"])
     since, until = (
@@ -64,5 +65,6 @@ def audit_csv(subjects, params, job_pk) -> bytes:
         since=since,
         until=until,
         progress=lambda done, total: export_jobs.record_progress(job_pk, 100 * done / total),
+        sees_arm=sees_arm,
     )
     return handle.getvalue().encode("utf-8")

@@ -24,6 +24,7 @@ from openpyxl.utils import get_column_letter
 
 from monitoring import units
 from monitoring.models import Alert, Decision, LabResult
+from subjects.access import BLINDED
 from subjects.models import Dose, Subject
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -101,7 +102,12 @@ def _regimen_code(subject) -> str:
     return safety.regimen.code if safety is not None and safety.regimen else ""
 
 
-def subjects_dataset(subjects=None) -> Dataset:
+def _shown(sees_arm, subject) -> bool:
+    return sees_arm is None or sees_arm(subject)
+
+
+def subjects_dataset(subjects=None, sees_arm=None) -> Dataset:
+    """`sees_arm(subject)` False writes "Blinded" for that subject's arm and regimen."""
     subjects = subjects if subjects is not None else Subject.objects.all()
     header = [
         "subject_id",
@@ -123,14 +129,14 @@ def subjects_dataset(subjects=None) -> Dataset:
             s.site.code,
             s.sex,
             s.birth_date,
-            s.arm.code,
+            s.arm.code if _shown(sees_arm, s) else BLINDED,
             s.enrolled_on,
             s.active_liver_disease,
             s.study.code,
             s.site.name,
-            s.arm.name,
+            s.arm.name if _shown(sees_arm, s) else BLINDED,
             getattr(getattr(s, "safety", None), "state", ""),
-            _regimen_code(s),
+            _regimen_code(s) if _shown(sees_arm, s) else BLINDED,
         ]
         for s in subjects.select_related("site", "arm", "study", "safety__regimen").order_by(
             "study__code", "subject_id"
@@ -249,7 +255,7 @@ def alerts_dataset(subjects=None) -> Dataset:
     return Dataset("alerts", header, rows)
 
 
-def decisions_dataset(subjects=None) -> Dataset:
+def decisions_dataset(subjects=None, sees_arm=None) -> Dataset:
     decisions = Decision.objects.all()
     if subjects is not None:
         decisions = decisions.filter(subject__in=subjects)
@@ -271,7 +277,7 @@ def decisions_dataset(subjects=None) -> Dataset:
             d.subject.subject_id,
             d.signed_at,
             d.action,
-            d.regimen.code if d.regimen else "",
+            (d.regimen.code if _shown(sees_arm, d.subject) else BLINDED) if d.regimen else "",
             d.replaces.signed_at if d.replaces else "",
             " ".join(f"{a.rule}@{iso(a.triggered_at)}" for a in d.alerts.all()),
             d.reason,
@@ -280,7 +286,7 @@ def decisions_dataset(subjects=None) -> Dataset:
             d.transcribed,
             d.signature_meaning,
         ]
-        for d in decisions.select_related("subject", "reviewer", "regimen", "replaces")
+        for d in decisions.select_related("subject__study", "reviewer", "regimen", "replaces")
         .prefetch_related("alerts")
         .order_by("subject__subject_id", "signed_at", "pk")
     )
@@ -296,7 +302,12 @@ BUILDERS = {
 }
 
 
-def dataset(name, subjects=None) -> Dataset:
+BLINDABLE = ("subjects", "decisions")  # the datasets that name arms or regimens
+
+
+def dataset(name, subjects=None, sees_arm=None) -> Dataset:
+    if name in BLINDABLE:
+        return BUILDERS[name](subjects, sees_arm)
     return BUILDERS[name](subjects)
 
 

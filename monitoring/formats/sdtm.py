@@ -158,6 +158,15 @@ def armcd(arm) -> str:
     return arm.code.upper()[:20]
 
 
+# A blinded extract masks the allocation: ARM and ACTARM "Blinded", ARMCD and ACTARMCD
+# "BLINDED", and EX's EXDOSFRQ (the regimen's frequency) left empty.
+BLINDED_ARMCD, BLINDED_ARM = "BLINDED", "Blinded"
+
+
+def _shown(sees_arm, subject) -> bool:
+    return sees_arm is None or sees_arm(subject)
+
+
 @dataclass
 class Tabulation:
     domain: str
@@ -183,7 +192,7 @@ def _subjects(subjects):
     return list(qs.select_related("study", "site", "arm").order_by("study__code", "subject_id"))
 
 
-def dm(subjects=None, countries=None) -> Tabulation:
+def dm(subjects=None, countries=None, sees_arm=None) -> Tabulation:
     given = {} if countries is None else countries
     subjects = _subjects(subjects)
     countries = {s.site.code: given.get(s.site.code) or s.site.country for s in subjects}
@@ -212,6 +221,9 @@ def dm(subjects=None, countries=None) -> Tabulation:
         end_participation = max(
             [m for m in (last, last_draw.get(s.pk)) if m is not None], default=None
         )
+        code, name = (
+            (armcd(s.arm), s.arm.name) if _shown(sees_arm, s) else (BLINDED_ARMCD, BLINDED_ARM)
+        )
         rows.append(
             {
                 "STUDYID": s.study.code,
@@ -232,10 +244,10 @@ def dm(subjects=None, countries=None) -> Tabulation:
                 "AGEU": "YEARS",
                 "SEX": s.sex,
                 "RACE": "",
-                "ARMCD": armcd(s.arm),
-                "ARM": s.arm.name,
-                "ACTARMCD": armcd(s.arm) if treated else "",
-                "ACTARM": s.arm.name if treated else "",
+                "ARMCD": code,
+                "ARM": name,
+                "ACTARMCD": code if treated else "",
+                "ACTARM": name if treated else "",
                 "ARMNRS": "" if treated else "ASSIGNED, NOT TREATED",
                 "ACTARMUD": "",
                 "COUNTRY": countries[s.site.code],
@@ -244,7 +256,7 @@ def dm(subjects=None, countries=None) -> Tabulation:
     return Tabulation("DM", rows)
 
 
-def ex(subjects=None) -> Tabulation:
+def ex(subjects=None, sees_arm=None) -> Tabulation:
     subjects = _subjects(subjects)
     by_pk = {s.pk: s for s in subjects}
     regimens = {}
@@ -260,7 +272,7 @@ def ex(subjects=None) -> Tabulation:
         s = by_pk[dose.subject_id]
         first_dose.setdefault(s.pk, dose.administered_at)
         seq[s.pk] = seq.get(s.pk, 0) + 1
-        per_week = regimens.get((s.study_id, dose.dose_mg))
+        per_week = regimens.get((s.study_id, dose.dose_mg)) if _shown(sees_arm, s) else None
         day = study_day(dose.administered_at, first_dose[s.pk])
         rows.append(
             {
@@ -367,12 +379,12 @@ def write_xpt(tabulation: Tabulation, path):
 WRITERS = {"csv": write, "xpt": write_xpt}
 
 
-def export(output_dir, *, countries=None, subjects=None, fmt="csv"):
+def export(output_dir, *, countries=None, subjects=None, fmt="csv", sees_arm=None):
     """Write dm, ex and lb as .csv (or .xpt with fmt="xpt"); refuse (SdtmError) when a required
-    value is empty."""
+    value is empty. `sees_arm(subject)` False masks that subject's allocation (BLINDED_ARM)."""
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    tabulations = [dm(subjects, countries), ex(subjects), lb(subjects)]
+    tabulations = [dm(subjects, countries, sees_arm), ex(subjects, sees_arm), lb(subjects)]
     for tab in tabulations:
         empty = tab.empty_required()
         if empty:

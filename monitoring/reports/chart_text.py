@@ -107,7 +107,8 @@ def liver(timeline, *, focus=None, focus_days=42):
         summary.append(f"Treatment discontinued on {_day(discontinued)}.")
     for decision in timeline.reduced_restarts:
         if shown(decision.signed_at):
-            summary.append(f"Re-started at {decision.regimen.name} on {_day(decision.signed_at)}.")
+            target = decision.regimen.name if timeline.sees_arm else "a reduced dose (Blinded)"
+            summary.append(f"Re-started at {target} on {_day(decision.signed_at)}.")
     if doses:
         amounts = sorted({units.format_number(d.dose_mg) for d in doses}, key=float)
         wrong = sum(1 for d in doses if d.pk in while_withheld)

@@ -181,7 +181,9 @@ def liver_chart(timeline, *, focus=None, focus_days=42):
     for decision in timeline.reduced_restarts:
         at = _time(decision.signed_at)
         shapes.append(_vline(at, {"color": DOSE_COLOUR, "width": 1.5, "dash": "dot"}))
-        notes.append(_label(at, 1, f"re-start: {decision.regimen.name}", DOSE_COLOUR))
+        notes.append(
+            _label(at, 1, f"re-start: {timeline.regimen_name(decision.regimen)}", DOSE_COLOUR)
+        )
 
     xs, ys, text = _hover_rows(timeline, "TBIL")
     data.append(_scatter(xs, ys, "Bilirubin ×ULN", TBIL_COLOUR, text, yaxis="y3", size=6))

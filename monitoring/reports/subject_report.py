@@ -18,6 +18,7 @@ from monitoring.presentation import (
 )
 from monitoring.reports import liver_chart
 from monitoring.selectors import subject_pages
+from subjects.access import BLINDED
 
 PAPER_SIZES = {"a4": "A4", "letter": "letter"}
 ANALYTE_COLUMNS = ("ALT", "AST", "ALP", "TBIL", "LDLC", "APOB")
@@ -55,6 +56,7 @@ class SubjectReport:
     rules_version: str = rules.DEFAULT_RULE_SET.label
     chart_svg: str = ""
     doses_by_regimen: list = field(default_factory=list)
+    sees_arm: bool = True  # False: the reader may not see the arm ("Blinded")
 
     @property
     def alerts(self):
@@ -66,9 +68,9 @@ class SubjectReport:
         return self.timeline.doses
 
 
-def current_regimen(subject, assessment, state) -> str:
+def current_regimen(subject, assessment, state, sees_arm=True) -> str:
     """What the subject is on now, in words: the regimen in force and since when."""
-    regimen = subject_pages.regimen_text(assessment)
+    regimen = subject_pages.regimen_text(assessment, sees_arm)
     if state == rules.DISCONTINUED:
         since = rules.when(assessment.discontinued_at)
         return f"Discontinued since {since} ({assessment.discontinued_by}); last regimen {regimen}"
@@ -104,8 +106,9 @@ def lipid_rows(timeline) -> list[LipidRow]:
     return rows
 
 
-def subject_report(subject, now=None) -> SubjectReport:
-    timeline = subject_pages.subject_timeline(subject)
+def subject_report(subject, now=None, sees_arm=True) -> SubjectReport:
+    """The report; `sees_arm` False (a blinded reader) shows its arm and regimens as "Blinded"."""
+    timeline = subject_pages.subject_timeline(subject, sees_arm=sees_arm)
     safety = SubjectSafetyState.objects.filter(subject=subject).first()
     # The state the stored evaluation holds; the rules' own view of the data when it is behind.
     state = safety.state if safety and not safety.pending else timeline.assessment.state
@@ -117,11 +120,12 @@ def subject_report(subject, now=None) -> SubjectReport:
         state_label=STATE_LABELS.get(state, state),
         pending=bool(safety and safety.pending),
         age=units.age_on(subject.birth_date, now.date()),
-        regimen=current_regimen(subject, timeline.assessment, state),
+        regimen=current_regimen(subject, timeline.assessment, state, sees_arm),
         periods=withheld_periods(timeline.assessment),
         lipids=lipid_rows(timeline),
         generated_at=now,
         rules_version=timeline.assessment.rule_set.label,
+        sees_arm=sees_arm,
     )
     report.chart_svg = liver_chart.liver_svg(timeline, report.periods)
     report.doses_by_regimen = dose_runs(timeline.doses)
@@ -180,8 +184,8 @@ def bundle_datasets(report: SubjectReport):
             ["study", s.study.code],
             ["site", s.site.code],
             ["site_name", s.site.name],
-            ["arm", s.arm.code],
-            ["arm_name", s.arm.name],
+            ["arm", s.arm.code if report.sees_arm else BLINDED],
+            ["arm_name", s.arm.name if report.sees_arm else BLINDED],
             ["sex", s.sex],
             ["age", report.age],
             ["birth_date", s.birth_date],

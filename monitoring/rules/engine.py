@@ -286,8 +286,8 @@ def judge_dose(history: History, at: datetime, dose_mg) -> DoseJudgement:
     if regimen is not None and regimen.dose_mg is not None and Decimal(dose_mg) != regimen.dose_mg:
         return DoseJudgement(
             "R11",
-            f"{format_number(dose_mg)} mg differs from the regimen in force at that time, "
-            f"{regimen.describe()}",
+            f"{format_number(dose_mg)} mg differs from the dose of the regimen in force at "
+            "that time",
             regimen,
         )
     return DoseJudgement(None, "", regimen)
@@ -605,8 +605,7 @@ class _Table:
                     self.fire(
                         "dose_off_regimen",
                         t,
-                        f"{said} differs from the regimen in force, {regimen.describe()} "
-                        f"({regimen.code})",
+                        f"{said} differs from the dose of the regimen in force",
                         dose_key=dose.key,
                     )
 
@@ -672,7 +671,7 @@ def closing_text(decision: Decision | None) -> str | None:
     if decision.action == DISCONTINUE:
         return f"Treatment discontinued{who} on {when(decision.signed_at)}."
     if decision.action == RESUME_REDUCED_DOSE and decision.regimen is not None:
-        return f"Re-started at {decision.regimen.describe()}{who} on {when(decision.signed_at)}."
+        return f"Re-started at a reduced dose{who} on {when(decision.signed_at)}."
     return f"Re-started at the same dose{who} on {when(decision.signed_at)}."
 
 

@@ -203,3 +203,12 @@ def next_case(user, *, after: Alert) -> Alert | None:
         if (case.subject.pk, case.started_at) != (after.subject_id, after.case_at):
             return case.lead
     return None
+
+
+def regimen_at_dose(alert, history) -> str | None:
+    """The regimen in force when the alert's dose was given, in words (for R11's page: the
+    engine's explanation leaves it out, so that it can be blinded)."""
+    if alert.dose_id is None:
+        return None
+    regimen, _ = rules.timeline_of(history).regimen_at(alert.dose.administered_at)
+    return f"{regimen.describe()} ({regimen.code})" if regimen is not None else None

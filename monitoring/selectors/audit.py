@@ -8,7 +8,8 @@ from django.contrib.auth.models import User
 
 from monitoring import rules, units
 from monitoring.models import Alert, Decision, LabDraw, LabResult
-from subjects.models import Dose, Subject
+from subjects import access
+from subjects.models import Arm, Dose, EmergencyUnblinding, Regimen, Subject
 
 ENGINE = "hepwatch rules"
 
@@ -72,6 +73,8 @@ def _describe(model_label, record, names):
         return f"Alert {record.rule} {rules.RULE_BY_KIND[record.kind].label}"
     if model_label == "Decision":
         return f"Decision of {rules.when(record.signed_at)}"
+    if model_label == "Emergency unblinding":
+        return f"Emergency unblinding of {rules.when(record.signed_at)}"
     return model_label
 
 
@@ -147,10 +150,10 @@ def _who(model_label, record, names):
     return NO_USER, False
 
 
-def subject_history(subject: Subject) -> list:
+def subject_history(subject: Subject, sees_arm=True) -> list:
     """Every recorded change to the subject and its doses, draws, results, alerts and decisions,
     newest first: who, when, what, old → new (with units, and people and records by name), and
-    the reason given."""
+    the reason given. Without `sees_arm`, arms and regimens read "Blinded"."""
     draw_ids = list(LabDraw.history.filter(subject_id=subject.pk).values_list("id", flat=True))
     querysets = [
         ("Subject", Subject.history.filter(id=subject.pk)),
@@ -159,6 +162,7 @@ def subject_history(subject: Subject) -> list:
         ("Lab result", LabResult.history.filter(draw_id__in=set(draw_ids))),
         ("Alert", Alert.history.filter(subject_id=subject.pk)),
         ("Decision", Decision.history.filter(subject_id=subject.pk)),
+        ("Emergency unblinding", EmergencyUnblinding.history.filter(subject_id=subject.pk)),
     ]
     sources = []
     for label, records in querysets:
@@ -169,6 +173,8 @@ def subject_history(subject: Subject) -> list:
         ]
         sources.append((label, list(records.order_by("history_date", "history_id")), fields))
     names = _names(sources)
+    if not sees_arm:
+        names.update({key: access.BLINDED for key in names if key[0] in (Arm, Regimen)})
     users = {r.history_user_id for _, records, _ in sources for r in records} - {None}
     names.update({(User, pk): _name(u) for pk, u in User.objects.in_bulk(users).items()})
 

@@ -46,7 +46,7 @@ def subject_rows(user):
     active = Alert.objects.filter(subject=OuterRef("pk"), status__in=ACTIVE).order_by()
     return (
         access.visible_subjects(user)
-        .select_related("site", "arm", "safety__regimen")
+        .select_related("site", "arm", "study", "safety__regimen")
         .annotate(
             # Correlated subqueries, not a GROUP BY over every alert: computed per shown row.
             active_alerts=Coalesce(
@@ -90,6 +90,11 @@ class Timeline:
     alerts: list = field(default_factory=list)
     now: datetime | None = None
     history: rules.History | None = None
+    sees_arm: bool = True  # whether the viewer may see the arm and regimens (subjects.access)
+
+    def regimen_name(self, regimen) -> str:
+        """A regimen's name, or "Blinded" to a viewer who may not see it."""
+        return regimen.name if self.sees_arm else access.BLINDED
 
     @property
     def reduced_restarts(self):
@@ -130,9 +135,9 @@ class Timeline:
         return changes[-1] if changes else None
 
 
-def subject_timeline(subject: Subject, *, with_alerts=True) -> Timeline:
+def subject_timeline(subject: Subject, *, with_alerts=True, sees_arm=True) -> Timeline:
     """The subject's draws, doses, decisions and rule assessment, ready for the chart and the
-    lab table."""
+    lab table; `sees_arm` False blinds the regimens in what is built from it."""
     # The prefetch sets each result's draw, so nothing below queries a draw again.
     draws = list(
         LabDraw.objects.filter(subject=subject)
@@ -175,7 +180,16 @@ def subject_timeline(subject: Subject, *, with_alerts=True) -> Timeline:
             .order_by("-triggered_at", "severity_rank")
         )
     return Timeline(
-        subject, rows, doses, assessment, baseline, decisions, alerts, now, history=history
+        subject,
+        rows,
+        doses,
+        assessment,
+        baseline,
+        decisions,
+        alerts,
+        now,
+        history=history,
+        sees_arm=sees_arm,
     )
 
 
@@ -191,12 +205,17 @@ def study_rule_set(study=None) -> rules.RuleSet:
     return rules.RULE_SETS.get(code, rules.DEFAULT_RULE_SET)
 
 
-def regimen_text(assessment: rules.SafetyAssessment) -> str:
-    """The regimen in force at the end of the history and since when, in words."""
+def regimen_text(assessment: rules.SafetyAssessment, sees_arm=True) -> str:
+    """The regimen in force at the end of the history and since when, in words ("Blinded" for
+    its name to a viewer who may not see it)."""
     regimen = assessment.regimen
     if regimen is None:
         return "no regimen"
-    text = f"{regimen.describe()} ({regimen.code})"
+    text = f"{regimen.describe()} ({regimen.code})" if sees_arm else access.BLINDED
+    if not sees_arm and assessment.regimen_since is not None:
+        return f"{text}, a reduced dose since the re-start signed on " + rules.when(
+            assessment.regimen_since
+        )
     if assessment.regimen_since is not None:
         return f"{text}, since the re-start signed on {rules.when(assessment.regimen_since)}"
     return f"{text}, the arm's starting regimen"

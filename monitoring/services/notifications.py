@@ -68,3 +68,48 @@ def on_alerts_opened(sender, alert_pks, **kwargs):
 
 def connect_notifications():
     alerts_opened.connect(on_alerts_opened, weak=False, dispatch_uid="hepwatch.review.notify")
+
+
+def unblinded_emails(study):
+    """The unblinded group's members listed on the study's roster."""
+    User = get_user_model()
+    return sorted(
+        User.objects.filter(
+            is_active=True,
+            groups__name=access.UNBLINDED,
+            unblinded_roster__study=study,
+            email__gt="",
+        )
+        .distinct()
+        .values_list("email", flat=True)
+    )
+
+
+def notify_unblinded_group(unblinding) -> int:
+    """E-mail the unblinded group that a reviewer emergency-unblinded a subject (the arm is not
+    in the mail: they can read it in hepwatch). Never raises."""
+    subject = unblinding.subject
+    recipients = unblinded_emails(subject.study)
+    if not recipients:
+        return 0
+    base = settings.HEPWATCH_BASE_URL.rstrip("/")
+    who = unblinding.reviewer.get_full_name() or unblinding.reviewer.get_username()
+    body = "\n".join(
+        [
+            f"{who} emergency-unblinded subject {subject} (site {subject.site}, study "
+            f"{subject.study}) at {unblinding.signed_at:%Y-%m-%d %H:%M} UTC.",
+            f"Reason: {unblinding.reason}",
+            f"Subject: {base}{reverse('subject', args=[subject.pk])}",
+        ]
+    )
+    try:
+        send_mail(
+            f"[hepwatch] Emergency unblinding: {subject}",
+            body,
+            settings.DEFAULT_FROM_EMAIL,
+            recipients,
+        )
+    except Exception:
+        log.exception("could not e-mail the unblinded group about %s", subject)
+        return 0
+    return 1

@@ -182,3 +182,9 @@ def _cell(column, cell):
     if column.localize is not None:
         cell = localize(cell) if column.localize else unlocalize(cell)
     return conditional_escape(cell)
+
+
+@register.filter
+def blinded_unless(value, sees):
+    """The arm's or regimen's name, or "Blinded" to a viewer who may not see it."""
+    return value if sees else access.BLINDED

@@ -74,6 +74,7 @@ def alert_detail(request, pk):
     subject = alert.subject
     answers = review.answerable_alerts(alert)
     can_decide = access.can_decide(request.user)
+    sees_arm = access.sees_arm_of(request.user, subject)
     if request.method == "POST" and not can_decide:
         access.require(False)
     form = None
@@ -85,6 +86,7 @@ def alert_detail(request, pk):
             choices=review.action_choices(subject, answers),
             regimens=Regimen.objects.filter(pk__in=[r.pk for r in review.reductions(subject)]),
             amendable=subject_pages.amendable_decisions(subject),
+            sees_arm=sees_arm,
         )
     elif request.method == "POST":
         access.require(
@@ -116,7 +118,7 @@ def alert_detail(request, pk):
             if following is not None:
                 return redirect("alert", pk=following.pk)
             return redirect("alerts")
-    timeline = subject_pages.subject_timeline(subject, with_alerts=False)
+    timeline = subject_pages.subject_timeline(subject, with_alerts=False, sees_arm=sees_arm)
     focus = alert.triggered_at
     chart = charts.liver_chart(timeline, focus=focus) if timeline.draws else None
     trigger = next((row for row in timeline.draws if row.draw.pk == alert.draw_id), None)
@@ -136,6 +138,10 @@ def alert_detail(request, pk):
             "trigger": trigger,
             "analytes": DRAW_ANALYTES,
             "dosing": dosing.dosing_now(subject, timeline.history),
-            "regimen": subject_pages.regimen_text(timeline.assessment),
+            "regimen": subject_pages.regimen_text(timeline.assessment, sees_arm),
+            "sees_arm": sees_arm,
+            "regimen_then": alert_pages.regimen_at_dose(alert, timeline.history)
+            if sees_arm
+            else None,
         },
     )

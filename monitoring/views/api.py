@@ -24,10 +24,26 @@ class BearerScheme(OpenApiAuthenticationExtension):
 
 
 class RegimenSerializer(serializers.Serializer):
+    """A regimen; in a blinded study, code and name "Blinded" and no dose or frequency."""
+
     code = serializers.CharField()
     name = serializers.CharField()
     dose_mg = serializers.DecimalField(max_digits=8, decimal_places=2, allow_null=True)
-    administrations_per_week = serializers.IntegerField()
+    administrations_per_week = serializers.IntegerField(allow_null=True)
+
+
+BLINDED_REGIMEN = {
+    "code": access.BLINDED,
+    "name": access.BLINDED,
+    "dose_mg": None,
+    "administrations_per_week": None,
+}
+
+
+def sees_arm(serializer, subject) -> bool:
+    """Whether the caller may see this subject's arm (subjects.access)."""
+    request = serializer.context.get("request")
+    return request is not None and access.sees_arm_of(request.user, subject)
 
 
 class SubjectSerializer(serializers.Serializer):
@@ -35,10 +51,13 @@ class SubjectSerializer(serializers.Serializer):
     subject_id = serializers.CharField()
     site = serializers.CharField(source="site.code")
     sex = serializers.CharField()
-    arm = serializers.CharField(source="arm.code")
+    arm = serializers.SerializerMethodField()
     enrolled_on = serializers.DateField()
     state = serializers.SerializerMethodField()
     regimen = serializers.SerializerMethodField()
+
+    def get_arm(self, subject) -> str:
+        return subject.arm.code if sees_arm(self, subject) else access.BLINDED
 
     def get_state(self, subject) -> str:
         safety = getattr(subject, "safety", None)
@@ -48,13 +67,20 @@ class SubjectSerializer(serializers.Serializer):
     def get_regimen(self, subject) -> dict | None:
         safety = getattr(subject, "safety", None)
         regimen = safety.regimen if safety and safety.regimen else subject.arm.regimen
-        return RegimenSerializer(regimen).data if regimen else None
+        if regimen is None:
+            return None
+        return RegimenSerializer(regimen).data if sees_arm(self, subject) else BLINDED_REGIMEN
 
 
 class DecisionSerializer(serializers.ModelSerializer):
     reviewer = serializers.CharField(source="reviewer.get_username", allow_null=True)
-    regimen = serializers.CharField(source="regimen.code", allow_null=True)
+    regimen = serializers.SerializerMethodField()
     alerts = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    def get_regimen(self, decision) -> str | None:
+        if decision.regimen is None:
+            return None
+        return decision.regimen.code if sees_arm(self, decision.subject) else access.BLINDED
 
     class Meta:
         model = Decision
@@ -99,11 +125,13 @@ class CaseSerializer(serializers.Serializer):
 def visible_alerts(user):
     return (
         Alert.objects.filter(subject__in=access.visible_subjects(user))
-        .select_related("subject__site")
+        .select_related("subject__site", "subject__study")
         .prefetch_related(
             Prefetch(
                 "decisions",
-                Decision.objects.select_related("reviewer", "regimen").prefetch_related("alerts"),
+                Decision.objects.select_related(
+                    "reviewer", "regimen", "subject__study"
+                ).prefetch_related("alerts"),
             )
         )
         .order_by("subject__subject_id", "triggered_at", "rule")
@@ -119,7 +147,7 @@ class SubjectViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return (
             access.visible_subjects(self.request.user)
-            .select_related("site", "arm__regimen", "safety__regimen")
+            .select_related("site", "study", "arm__regimen", "safety__regimen")
             .order_by("subject_id")
         )
 
@@ -142,4 +170,4 @@ class CaseViewSet(viewsets.ViewSet):
     @extend_schema(responses=CaseSerializer(many=True))
     def list(self, request):
         found = alert_pages.cases(visible_alerts(request.user))
-        return Response(CaseSerializer(found, many=True).data)
+        return Response(CaseSerializer(found, many=True, context={"request": request}).data)

@@ -8,6 +8,7 @@ from django.shortcuts import render
 
 from monitoring.selectors import overview
 from subjects import access
+from subjects.models import Study
 
 
 class SignInView(LoginView):
@@ -16,13 +17,20 @@ class SignInView(LoginView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        context["study"] = Study.objects.filter(code=settings.HEPWATCH_DEFAULT_STUDY).first()
         if settings.DEBUG:
             from monitoring import demo
 
             names = [username for username, *_ in demo.DEMO_USERS]
             if User.objects.filter(username__in=names).exists():
                 context["demo_users"] = [
-                    (username, name, access.ROLE_LABELS[group], sites)
+                    (
+                        username,
+                        name,
+                        access.ROLE_LABELS[group]
+                        + (", unblinded" if username in demo.DEMO_UNBLINDED else ""),
+                        sites,
+                    )
                     for username, group, name, sites in demo.DEMO_USERS
                 ]
                 context["demo_password"] = demo.DEMO_PASSWORD

@@ -104,7 +104,8 @@ def dose_new(request, pk):
     access.require(access.can_enter_data(request.user), access.ONLY_COORDINATORS_DOSES)
     subject = access.subject_for(request.user, pk)
     dosing_now = dosing.dosing_now(subject)
-    regimen = dosing_now.regimen
+    sees_arm = access.sees_arm_of(request.user, subject)
+    regimen = dosing_now.regimen if sees_arm else None
     initial = {}
     if regimen is not None and regimen.dose_mg is not None:
         initial["dose_mg"] = units.format_number(regimen.dose_mg)
@@ -138,5 +139,11 @@ def dose_new(request, pk):
     return render(
         request,
         "monitoring/dose_form.html",
-        {"subject": subject, "form": form, "dosing": dosing_now, "judgement": judgement},
+        {
+            "subject": subject,
+            "form": form,
+            "dosing": dosing_now,
+            "judgement": judgement,
+            "sees_arm": sees_arm,
+        },
     )

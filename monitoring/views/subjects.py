@@ -1,15 +1,18 @@
 """The subject list (with its exports), the subject page, its status and its audit history."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 from django_tables2 import RequestConfig
 
 from monitoring.filters import SubjectFilter
-from monitoring.forms import DRAW_ANALYTES
+from monitoring.forms import DRAW_ANALYTES, UnblindForm
 from monitoring.reports import charts
 from monitoring.selectors import audit, subject_pages
-from monitoring.services import dosing
+from monitoring.services import blinding, dosing
+from monitoring.services.errors import EntryError
 from monitoring.tables import EXPORT_FORMATS, SubjectTable, export_response, query_without
 from subjects import access
 
@@ -21,7 +24,7 @@ def subject_list(request):
     rows = SubjectFilter(
         request.GET, queryset=subject_pages.subject_rows(request.user), request=request
     )
-    table = SubjectTable(rows.qs)
+    table = SubjectTable(rows.qs, user=request.user)
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
     fmt = request.GET.get("export")
     if fmt in EXPORT_FORMATS:
@@ -35,15 +38,45 @@ def subject_list(request):
 
 @login_required
 def subject_detail(request, pk):
+    return subject_page(request, access.subject_for(request.user, pk))
+
+
+@login_required
+@require_POST
+def subject_unblind(request, pk):
+    """A safety reviewer's signed emergency unblinding of this subject."""
+    access.require(access.is_reviewer(request.user), access.ONLY_REVIEWERS_UNBLIND)
     subject = access.subject_for(request.user, pk)
-    timeline = subject_pages.subject_timeline(subject)
+    form = UnblindForm(request.POST, user=request.user, request=request)
+    if form.is_valid():
+        try:
+            blinding.emergency_unblind(
+                subject, request.user, form.cleaned_data["reason"], form.cleaned_data["password"]
+            )
+        except EntryError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            messages.warning(
+                request, f"{subject} is unblinded to you; the unblinded group is told."
+            )
+            return redirect("subject", pk=subject.pk)
+    return subject_page(request, subject, unblind_form=form)
+
+
+def subject_page(request, subject, unblind_form=None):
+    sees_arm = access.sees_arm_of(request.user, subject)
+    timeline = subject_pages.subject_timeline(subject, sees_arm=sees_arm)
     liver = charts.liver_chart(timeline)
     context = {
         "subject": subject,
+        "sees_arm": sees_arm,
+        "unblindings": subject.unblindings.select_related("reviewer"),
+        "may_unblind": access.can_emergency_unblind(request.user, subject),
+        "unblind_form": unblind_form or UnblindForm(user=request.user),
         "timeline": timeline,
         "safety": subject_pages.safety_state(subject),
         "dosing": dosing.dosing_now(subject, timeline.history),
-        "regimen": subject_pages.regimen_text(timeline.assessment),
+        "regimen": subject_pages.regimen_text(timeline.assessment, sees_arm),
         "liver_chart": charts.figure_json(liver) if timeline.draws or timeline.doses else None,
         "analytes": timeline.analytes_shown(DRAW_ANALYTES),
         "ldl": timeline.latest_lipid_change("LDLC") if "LDLC" in timeline.baseline else None,
@@ -67,7 +100,8 @@ def subject_status(request, pk):
 @login_required
 def subject_history(request, pk):
     subject = access.subject_for(request.user, pk)
-    page = Paginator(audit.subject_history(subject), 100).get_page(request.GET.get("page"))
+    history = audit.subject_history(subject, access.sees_arm_of(request.user, subject))
+    page = Paginator(history, 100).get_page(request.GET.get("page"))
     return render(request, "monitoring/subject_history.html", {"subject": subject, "page": page})
 
 

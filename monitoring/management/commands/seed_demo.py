@@ -13,8 +13,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--subjects", type=int, default=60)
         parser.add_argument("--seed", type=int, default=2026)
+        parser.add_argument(
+            "--blinded",
+            action="store_true",
+            help="run the study double-blind (set_blinding); only the statistician sees arms",
+        )
 
-    def handle(self, *args, if_empty, subjects, seed, **options):
+    def handle(self, *args, if_empty, subjects, seed, blinded, **options):
         if Subject.objects.exists():
             if if_empty:
                 self.stdout.write("Demo data already present; not seeding again.")
@@ -22,7 +27,7 @@ class Command(BaseCommand):
                 return
             self.stderr.write("Subjects already exist; seed_demo only seeds an empty study.")
             raise SystemExit(1)
-        plans = demo.seed(seed_value=seed, n_subjects=subjects)
+        plans = demo.seed(seed_value=seed, n_subjects=subjects, blinded=blinded)
         self.stdout.write(f"Seeded {len(plans)} subjects with their doses and labs.")
         self._print_users()
 
@@ -30,5 +35,6 @@ class Command(BaseCommand):
         self.stdout.write("Demo users (demo only), password " + repr(demo.DEMO_PASSWORD) + ":")
         for username, group, _name, sites in demo.DEMO_USERS:
             where = f" (sites {', '.join(sites)})" if sites else ""
-            self.stdout.write(f"  {username:<16} {group}{where}")
+            unblinded = " + unblinded" if username in demo.DEMO_UNBLINDED else ""
+            self.stdout.write(f"  {username:<16} {group}{unblinded}{where}")
         self.stdout.write(f"  {'admin':<16} staff (Django admin)")
