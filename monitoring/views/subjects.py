@@ -67,7 +67,9 @@ def subject_status(request, pk):
 @login_required
 def subject_history(request, pk):
     subject = access.subject_for(request.user, pk)
-    page = Paginator(audit.subject_history(subject), 100).get_page(request.GET.get("page"))
+    page = Paginator(audit.subject_history(subject, in_site_time=True), 100).get_page(
+        request.GET.get("page")
+    )
     return render(request, "monitoring/subject_history.html", {"subject": subject, "page": page})
 
 
