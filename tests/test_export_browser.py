@@ -5,11 +5,13 @@ real Redis broker, as in production."""
 import csv
 import io
 import zipfile
+from datetime import timedelta
 
 import pytest
 from celery.signals import task_postrun
 from playwright.sync_api import expect
 
+from lib.processes import wait_until
 from monitoring import tasks
 from monitoring.models import ExportJob
 from subjects.models import Site
@@ -94,3 +96,13 @@ def test_a_monitor_downloads_sdtm_and_the_audit_trail_built_by_the_worker(
     expect(page.get_by_role("link", name="Download")).to_have_count(2)
     expect(page.get_by_text("kept until").first).to_be_visible()
     shot(page, "export-list")
+
+    # A week later beat's cleanup has deleted the SDTM export; its old link says so.
+    sdtm = jobs.get(kind="sdtm")
+    ExportJob.objects.filter(pk=sdtm.pk).update(created_at=sdtm.created_at - timedelta(days=8))
+    tasks.delete_expired_exports.delay()
+    assert wait_until(lambda: not ExportJob.objects.filter(pk=sdtm.pk).exists())
+    response = page.goto(f"{live_server.url}/reports/exports/jobs/{sdtm.pk}/download/")
+    assert response.status == 404
+    expect(page.get_by_role("heading", name="This export is no longer kept")).to_be_visible()
+    shot(page, "export-gone")
