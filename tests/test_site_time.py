@@ -9,8 +9,9 @@ from django.core import mail
 from django.urls import reverse
 
 from monitoring.models import Alert, LabDraw
-from monitoring.selectors import audit
+from monitoring.selectors import alert_pages, audit
 from monitoring.services import lab_entry
+from monitoring.tables import AlertTable
 
 from .factories import make_subject, results
 from .world import make_user
@@ -198,3 +199,30 @@ def test_the_reviewers_email_gives_the_triggering_draw_in_the_sites_clock(
     )
     (message,) = mail.outbox
     assert "Triggered by the draw of 2026-03-02 09:30 JST" in message.body
+
+
+def test_the_alert_table_shows_site_time_and_its_export_keeps_utc(
+    client, django_capture_on_commit_callbacks
+):
+    subject = site_at("MIP-701", "S07", "Asia/Tokyo")
+    elevated_draw(
+        subject, datetime(2026, 3, 2, 0, 30, tzinfo=UTC), django_capture_on_commit_callbacks
+    )
+    reviewer = make_user("rita", "safety_reviewer")
+    table = AlertTable(alert_pages.alert_queue(reviewer).filter(kind="withhold_dose"))
+    (row,) = table.rows
+    assert row.get_cell("triggered_at") == "2026-03-02 09:30 JST"
+    assert '2026-03-09 09:30 JST <span class="badge text-bg-danger">overdue' in row.get_cell(
+        "due_by"
+    )
+    client.force_login(reviewer)
+    export = client.get(reverse("alerts"), {"export": "csv"}).content.decode()
+    assert "2026-03-02 00:30:00+00:00" in export and "JST" not in export
+
+
+def test_the_subjects_table_gives_the_last_draw_as_the_sites_day_with_its_moment(client):
+    subject = site_at("MIP-701", "S07", "Asia/Tokyo")
+    lab_entry.record_draw(subject, datetime(2026, 3, 1, 20, 0, tzinfo=UTC), results(ALT=30))
+    client.force_login(make_user("rita", "safety_reviewer"))
+    page = text(client, "subjects")
+    assert 'title="2026-03-02 05:00 JST">2026-03-02</time>' in page  # 1 March in UTC
