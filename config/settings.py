@@ -215,6 +215,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "sweep-unevaluated": {"task": "monitoring.tasks.sweep_unevaluated", "schedule": 300.0},
     "evaluate-time-rules": {"task": "monitoring.tasks.evaluate_time_rules", "schedule": 3600.0},
+    "delete-expired-exports": {
+        "task": "monitoring.tasks.delete_expired_exports",
+        "schedule": 3600.0,
+    },
 }
 
 # /healthz gives its details (database vendor, broker mode, heartbeat age) to staff and to a
@@ -223,6 +227,8 @@ HEPWATCH_HEALTH_TOKEN = os.environ.get("HEPWATCH_HEALTH_TOKEN", "")
 
 # The study's maintenance interval between routine labs (rule R10), in days.
 HEPWATCH_MAINTENANCE_DAYS = int(os.environ.get("HEPWATCH_MAINTENANCE_DAYS", "30"))
+# Days a study export built on the Reports page is kept, with its file, after it was asked for.
+HEPWATCH_EXPORT_RETENTION_DAYS = int(os.environ.get("HEPWATCH_EXPORT_RETENTION_DAYS", "7"))
 # Code of the study that imports and new subjects go to.
 HEPWATCH_DEFAULT_STUDY = os.environ.get("HEPWATCH_DEFAULT_STUDY", "MIPO-01")
 # Where reviewers reach the app: e-mails link to it absolutely (a mail client has no "current

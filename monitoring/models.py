@@ -1,6 +1,7 @@
 """The monitoring records: reference ranges, lab draws and results, safety states, alerts and
 decisions, each with its audit history."""
 
+from datetime import timedelta
 from functools import lru_cache
 
 from django.conf import settings
@@ -352,3 +353,8 @@ class ExportJob(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} for {self.user} ({self.status})"
+
+    @property
+    def kept_until(self):
+        """When the cleanup task (services.export_jobs.delete_expired) deletes it and its file."""
+        return self.created_at + timedelta(days=settings.HEPWATCH_EXPORT_RETENTION_DAYS)

@@ -18,27 +18,42 @@ from monitoring.presentation import (
     state_badge,
     status_badge,
 )
-from subjects import access
+from subjects import access, site_time
 
 
 class MomentColumn(tables.Column):
-    """A date, or a date-time in UTC, formatted by strftime. django-tables2's DateTimeColumn
-    renders a Django template for every cell: a fifth of the alerts queue's server time."""
+    """A date, or a date-time in the site's clock with its zone (subjects/site_time.py), the
+    site found on each row by `site` (an accessor); exports keep the UTC moment. django-tables2's
+    DateTimeColumn renders a Django template for every cell: a fifth of the alerts queue's server
+    time."""
 
-    def __init__(self, *args, strftime="%Y-%m-%d %H:%M", **kwargs):
+    def __init__(self, *args, strftime="", site=None, **kwargs):
         self.strftime = strftime
+        self.site = tables.A(site) if site else None
         super().__init__(*args, **kwargs)
 
-    def render(self, value):
-        if isinstance(value, datetime):
-            value = value.astimezone(UTC)
-        return value.strftime(self.strftime)
+    def render(self, value, record):
+        site = self.site.resolve(record) if self.site else None
+        if not isinstance(value, datetime):
+            return value.strftime(self.strftime)
+        if not self.strftime:
+            return site_time.shown(value, site)
+        day = value.astimezone(site_time.zone(site)).strftime(self.strftime)
+        if not self.site:
+            return day
+        # The day at the site; the moment with its zone on hover.
+        return format_html(
+            '<time datetime="{}" title="{}">{}</time>',
+            value.astimezone(UTC).isoformat(),
+            site_time.shown(value, site),
+            day,
+        )
 
-    def value(self, value):
-        """Exports keep the whole moment, as DateTimeColumn's do."""
+    def value(self, value, record):
+        """Exports keep the whole moment in UTC, as DateTimeColumn's do."""
         if isinstance(value, datetime):
             return value.astimezone(UTC).isoformat(sep=" ")
-        return self.render(value)
+        return self.render(value, record)
 
 
 MAX_PER_PAGE = 200
@@ -73,7 +88,10 @@ class SubjectTable(BoundedTable):
     )
     active_alerts = tables.Column(verbose_name="Active alerts", attrs={"td": {"class": "text-end"}})
     last_draw_at = MomentColumn(
-        strftime="%Y-%m-%d", verbose_name="Last draw", attrs={"td": {"class": "text-nowrap"}}
+        strftime="%Y-%m-%d",
+        site="site",
+        verbose_name="Last draw",
+        attrs={"td": {"class": "text-nowrap"}},
     )
     last_peak = tables.Column(
         verbose_name="Last ALT/AST", attrs={"td": {"class": "text-end text-nowrap"}}
@@ -164,8 +182,8 @@ class AlertTable(BoundedTable):
     )
     site = tables.Column(accessor="subject__site__code", verbose_name="Site")
     kind = tables.Column(verbose_name="Alert", order_by=("rule", "kind"))
-    triggered_at = MomentColumn(verbose_name="Triggered")
-    due_by = MomentColumn(verbose_name="Due by", default="—")
+    triggered_at = MomentColumn(site="subject__site", verbose_name="Triggered")
+    due_by = MomentColumn(site="subject__site", verbose_name="Due by", default="—")
     status = tables.Column()
     decision_count = tables.Column(verbose_name="Decisions", attrs={"td": {"class": "text-end"}})
 
@@ -209,7 +227,7 @@ class AlertTable(BoundedTable):
     def render_due_by(self, value, record):
         if value is None:
             return "—"
-        text = f"{value:%Y-%m-%d %H:%M}"
+        text = site_time.shown(value, record.subject.site)
         if is_overdue(record):
             return format_html(
                 '<span class="overdue"><i class="bi bi-alarm-fill" aria-hidden="true"></i> {} '
@@ -218,8 +236,8 @@ class AlertTable(BoundedTable):
             )
         return text
 
-    def value_due_by(self, value):
-        return self.columns["due_by"].column.value(value)
+    def value_due_by(self, value, record):
+        return self.columns["due_by"].column.value(value, record)
 
     def render_status(self, value, record):
         return status_badge(record.status, value)

@@ -66,5 +66,13 @@ def build_export(job_pk):
     export_files.build(job_pk)
 
 
+@shared_task(ignore_result=True)
+def delete_expired_exports():
+    """Beat sends this hourly: exports past HEPWATCH_EXPORT_RETENTION_DAYS go with their files."""
+    from monitoring.services import export_jobs
+
+    return export_jobs.delete_expired()
+
+
 def on_export_requested(sender, job_pk, **kwargs):
     build_export.delay(job_pk)

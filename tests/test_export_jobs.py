@@ -4,12 +4,16 @@ reviewers only."""
 
 import csv
 import io
+import pathlib
 import zipfile
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from monitoring import tasks
 from monitoring.models import ExportJob
 from monitoring.services import lab_entry
 from subjects.models import Site
@@ -146,3 +150,74 @@ def test_a_job_is_the_askers_alone_and_listed_on_the_exports_page(
     client.force_login(two_sites["reviewer"])
     for name in ("export_job", "export_job_status", "export_job_download"):
         assert client.get(reverse(name, args=[job.pk])).status_code == 404, name
+
+
+def test_an_expired_export_is_deleted_with_its_file_and_its_link_answers_a_clear_page(
+    client,
+    two_sites,  # noqa: F811
+    django_capture_on_commit_callbacks,
+    settings,
+):
+    settings.HEPWATCH_EXPORT_RETENTION_DAYS = 7
+    monitor = two_sites["monitor"]
+    old_job, _ = downloaded(
+        client, ask(client, monitor, "audit", {}, django_capture_on_commit_callbacks)
+    )
+    fresh_job, _ = downloaded(
+        client, ask(client, monitor, "audit", {}, django_capture_on_commit_callbacks)
+    )
+    old_job.refresh_from_db()
+    old_path = pathlib.Path(old_job.file.path)
+    assert old_path.exists()
+    ExportJob.objects.filter(pk=old_job.pk).update(
+        created_at=timezone.now() - timedelta(days=7, minutes=1)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.delete_expired_exports.delay()  # what beat sends hourly
+    beat = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert tasks.delete_expired_exports.name in beat
+    assert not old_path.exists()
+    assert list(ExportJob.objects.values_list("pk", flat=True)) == [fresh_job.pk]
+    assert pathlib.Path(ExportJob.objects.get().file.path).exists()
+    for name in ("export_job_download", "export_job"):
+        gone = client.get(reverse(name, args=[old_job.pk]))
+        assert gone.status_code == 404
+        assert "This export is no longer kept" in gone.content.decode()
+        assert "kept for 7 days" in gone.content.decode()
+    status = client.get(reverse("export_job_status", args=[old_job.pk]))
+    assert status.status_code == 404 and status.json()["status"] == "gone"
+
+
+def test_an_export_whose_file_is_missing_answers_410_gone_not_a_500(
+    client,
+    two_sites,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    job, _ = downloaded(
+        client,
+        ask(client, two_sites["monitor"], "audit", {}, django_capture_on_commit_callbacks),
+    )
+    job.refresh_from_db()
+    job.file.storage.delete(job.file.name)
+    response = client.get(reverse("export_job_download", args=[job.pk]))
+    assert response.status_code == 410
+    assert "This export is no longer kept" in response.content.decode()
+
+
+def test_the_exports_pages_say_until_when_a_download_is_kept(
+    client,
+    two_sites,  # noqa: F811
+    django_capture_on_commit_callbacks,
+    settings,
+):
+    settings.HEPWATCH_EXPORT_RETENTION_DAYS = 3
+    job, _ = downloaded(
+        client,
+        ask(client, two_sites["monitor"], "audit", {}, django_capture_on_commit_callbacks),
+    )
+    until = f"{(job.created_at + timedelta(days=3)).astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    job_page = client.get(reverse("export_job", args=[job.pk])).content.decode()
+    assert f"until {until}, then it is deleted" in job_page
+    listing = client.get(reverse("study_exports")).content.decode()
+    assert f"(kept until {until})" in listing
+    assert "Each is kept 3 days after you ask for it" in listing

@@ -5,11 +5,14 @@ element), idempotent, corrections only with a note, evaluation queued on commit.
 import io
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 
+from monitoring.formats import fhir
 from monitoring.models import Alert, LabDraw, LabResult
 from subjects.api_tokens import ApiToken
 
@@ -305,3 +308,14 @@ def test_metadata_answers_a_capability_statement(client):
     body = response.json()
     assert body["resourceType"] == "CapabilityStatement"
     assert body["fhirVersion"] == "4.0.1"
+
+
+def test_the_symptoms_extension_is_one_url_read_by_the_feed_advertised_and_documented(client):
+    body = client.get("/fhir/r4/metadata").json()
+    CapabilityStatement.model_validate(body)
+    (observation,) = [r for r in body["rest"][0]["resource"] if r["type"] == "Observation"]
+    assert fhir.SYMPTOMS_EXTENSION in observation["documentation"]
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert f"`{fhir.SYMPTOMS_EXTENSION}`" in readme
+    flagged = {"extension": [{"url": fhir.SYMPTOMS_EXTENSION, "valueBoolean": True}]}
+    assert fhir.read_symptoms(flagged) is True

@@ -80,7 +80,7 @@ def test_healthz_without_a_configured_token_gives_no_details_to_an_empty_one(cli
     assert client.get("/healthz", HTTP_AUTHORIZATION="Bearer ").json() == {"status": "ok"}
 
 
-def test_beat_schedules_the_heartbeat_sweep_and_time_rules():
+def test_beat_schedules_the_heartbeat_sweep_time_rules_and_the_exports_cleanup():
     schedule = {
         entry["task"]: entry["schedule"] for entry in celery_app.conf.beat_schedule.values()
     }
@@ -88,4 +88,5 @@ def test_beat_schedules_the_heartbeat_sweep_and_time_rules():
         "monitoring.tasks.heartbeat": 60.0,
         "monitoring.tasks.sweep_unevaluated": 300.0,
         "monitoring.tasks.evaluate_time_rules": 3600.0,
+        "monitoring.tasks.delete_expired_exports": 3600.0,
     }

@@ -31,6 +31,8 @@ from subjects import inputs
 MAX_BYTES = 5 * 1024 * 1024
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
+# The one place this URL is written: the feed reads it, metadata advertises it, README names it
+# (tests/test_fhir.py holds the three together). A canonical name, never fetched.
 SYMPTOMS_EXTENSION = "https://hepwatch.example/fhir/StructureDefinition/symptoms-of-liver-injury"
 STATUSES = ("final", "amended", "corrected")
 BUNDLE_TYPES = ("transaction", "batch")
@@ -555,7 +557,14 @@ def capability_statement(base_url):
                     "description": "Authorization: Bearer <token> from manage.py create_api_token"
                 },
                 "resource": [
-                    {"type": "Observation", "interaction": [{"code": "create"}]},
+                    {
+                        "type": "Observation",
+                        "interaction": [{"code": "create"}],
+                        "documentation": (
+                            "Symptoms of liver injury at the draw: the extension "
+                            f"{SYMPTOMS_EXTENSION} with a valueBoolean."
+                        ),
+                    },
                     {"type": "DiagnosticReport", "interaction": []},
                 ],
                 "interaction": [{"code": "transaction"}, {"code": "batch"}],

@@ -20,7 +20,8 @@ def _day(moment):
 
 
 def _when(moment):
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M}"
+    """In UTC, as the chart's axis and its hover texts are; said, beside pages in a site's clock."""
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def _times(multiple):

@@ -20,7 +20,7 @@ from django.utils import timezone
 from monitoring import rules, units
 from monitoring.models import Alert, Decision, LabResult
 from monitoring.selectors.subject_pages import ACTIVE
-from subjects import access
+from subjects import access, site_time
 from subjects.models import Subject
 
 
@@ -124,7 +124,9 @@ class Case:
         if "elevation_confirmed" in kinds:
             return "Confirmed: keep withholding, investigate the cause"
         due = self.due_by
-        return f"Repeat ALT/AST due by {rules.when(due)}" if due else "Repeat ALT/AST"
+        if not due:
+            return "Repeat ALT/AST"
+        return f"Repeat ALT/AST due by {site_time.shown(due, self.subject.site)}"
 
 
 CASES_SHOWN = 50

@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 
 from monitoring import rules, units
 from monitoring.models import Alert, Decision, LabDraw, LabResult
-from subjects import access
+from subjects import access, site_time
 from subjects.models import Arm, Dose, EmergencyUnblinding, Regimen, Subject
 
 ENGINE = "hepwatch rules"
@@ -60,21 +60,21 @@ DERIVED_PLACES = 2
 DERIVED = {"value_canonical", "uln"}
 
 
-def _describe(model_label, record, names):
+def _describe(model_label, record, names, when):
     if model_label == "Subject":
         return f"Subject {record.subject_id}"
     if model_label == "Dose":
-        return f"Dose of {rules.when(record.administered_at)}"
+        return f"Dose of {when(record.administered_at)}"
     if model_label == "Lab draw":
-        return f"Lab draw of {rules.when(record.collected_at)}"
+        return f"Lab draw of {when(record.collected_at)}"
     if model_label == "Lab result":
         return f"{record.analyte} result of the {names.get((LabDraw, record.draw_id), 'lab draw')}"
     if model_label == "Alert":
         return f"Alert {record.rule} {rules.RULE_BY_KIND[record.kind].label}"
     if model_label == "Decision":
-        return f"Decision of {rules.when(record.signed_at)}"
+        return f"Decision of {when(record.signed_at)}"
     if model_label == "Emergency unblinding":
-        return f"Emergency unblinding of {rules.when(record.signed_at)}"
+        return f"Emergency unblinding of {when(record.signed_at)}"
     return model_label
 
 
@@ -89,7 +89,7 @@ def _unit(model_label, attname, record):
     return ""
 
 
-def _names(sources):
+def _names(sources, when):
     """{(related model, pk): how to name it} for every foreign key in these history records:
     people by their full name (else their username), draws and doses by their time, others by
     their own name."""
@@ -102,23 +102,23 @@ def _names(sources):
     names = {}
     for model, ids in wanted.items():
         for pk, obj in model.objects.in_bulk(ids).items():
-            names[(model, pk)] = _name(obj)
+            names[(model, pk)] = _name(obj, when)
     return names
 
 
-def _name(obj):
+def _name(obj, when):
     if hasattr(obj, "get_username"):
         return obj.get_full_name() or obj.get_username()
     if isinstance(obj, LabDraw):
-        return f"lab draw of {rules.when(obj.collected_at)}"
+        return f"lab draw of {when(obj.collected_at)}"
     if isinstance(obj, Dose):
-        return f"dose of {rules.when(obj.administered_at)}"
+        return f"dose of {when(obj.administered_at)}"
     if isinstance(obj, Alert):
         return f"alert {obj.rule} {obj.get_kind_display()}"
     return str(obj)
 
 
-def _show(model_label, field, record, names):
+def _show(model_label, field, record, names, when):
     """A field's value in a history record, as a person reads it."""
     value = getattr(record, field.attname)
     if value is None or value == "":
@@ -130,7 +130,7 @@ def _show(model_label, field, record, names):
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, datetime):
-        return rules.when(value)
+        return when(value)
     if field.attname == "uln_multiple":
         return units.format_multiple(Fraction(value))
     if hasattr(value, "normalize"):
@@ -150,10 +150,19 @@ def _who(model_label, record, names):
     return NO_USER, False
 
 
-def subject_history(subject: Subject, sees_arm=True) -> list:
+def subject_history(subject: Subject, sees_arm=True, *, in_site_time=False) -> list:
     """Every recorded change to the subject and its doses, draws, results, alerts and decisions,
     newest first: who, when, what, old → new (with units, and people and records by name), and
-    the reason given. Without `sees_arm`, arms and regimens read "Blinded"."""
+    the reason given. Without `sees_arm`, arms and regimens read "Blinded". Moments in UTC, as
+    the audit trail file keeps them; in the site's clock with its zone for the page
+    (`in_site_time`)."""
+    if in_site_time:
+        site = subject.site
+
+        def when(moment):
+            return site_time.shown(moment, site)
+    else:
+        when = rules.when
     draw_ids = list(LabDraw.history.filter(subject_id=subject.pk).values_list("id", flat=True))
     querysets = [
         ("Subject", Subject.history.filter(id=subject.pk)),
@@ -172,11 +181,11 @@ def subject_history(subject: Subject, sees_arm=True) -> list:
             if f.attname not in SKIP_FIELDS and not f.name.startswith("history")
         ]
         sources.append((label, list(records.order_by("history_date", "history_id")), fields))
-    names = _names(sources)
+    names = _names(sources, when)
     if not sees_arm:
         names.update({key: access.BLINDED for key in names if key[0] in (Arm, Regimen)})
     users = {r.history_user_id for _, records, _ in sources for r in records} - {None}
-    names.update({(User, pk): _name(u) for pk, u in User.objects.in_bulk(users).items()})
+    names.update({(User, pk): _name(u, when) for pk, u in User.objects.in_bulk(users).items()})
 
     entries = []
     for label, records, fields in sources:
@@ -186,8 +195,8 @@ def subject_history(subject: Subject, sees_arm=True) -> list:
             changes = []
             if record.history_type == "~" and before is not None:
                 for f in fields:
-                    old = _show(label, f, before, names)
-                    new = _show(label, f, record, names)
+                    old = _show(label, f, before, names, when)
+                    new = _show(label, f, record, names, when)
                     if getattr(before, f.attname) != getattr(record, f.attname) and old != new:
                         changes.append(Change(f.verbose_name, old, new))
             elif record.history_type == "+":
@@ -195,7 +204,7 @@ def subject_history(subject: Subject, sees_arm=True) -> list:
                     Change(f.verbose_name, None, shown)
                     for f in fields
                     if f.attname not in HIDDEN_ON_CREATE
-                    and (shown := _show(label, f, record, names)) is not None
+                    and (shown := _show(label, f, record, names, when)) is not None
                 ]
             previous[record.id] = record
             if record.history_type == "~" and before is not None and not changes:
@@ -206,7 +215,7 @@ def subject_history(subject: Subject, sees_arm=True) -> list:
                     record.history_date,
                     who,
                     HISTORY_TYPES.get(record.history_type, record.history_type),
-                    _describe(label, record, names),
+                    _describe(label, record, names, when),
                     changes,
                     record.history_change_reason or "",
                     by_engine,

@@ -12,7 +12,7 @@ from monitoring import rules, units
 from monitoring.models import Alert, Decision, LabDraw, SubjectSafetyState
 from monitoring.selectors.alert_pages import cases, open_case_count, overdue_q
 from monitoring.selectors.subject_pages import ACTIVE
-from subjects import access
+from subjects import access, site_time
 from subjects.models import Dose, Subject
 
 
@@ -77,7 +77,7 @@ def recent_activity(subjects, limit):
     items = []
     for draw in (
         LabDraw.objects.filter(subject__in=subjects)
-        .select_related("subject", "entered_by")
+        .select_related("subject__site", "entered_by")
         .order_by("-entered_at")[:fetch]
     ):
         items.append(
@@ -85,7 +85,7 @@ def recent_activity(subjects, limit):
                 draw.entered_at,
                 draw.entered_by,
                 draw.subject,
-                f"Lab draw of {rules.when(draw.collected_at)} entered",
+                f"Lab draw of {site_time.shown(draw.collected_at, draw.subject.site)} entered",
                 "draw",
                 draw.pk,
                 "draw",
@@ -96,7 +96,7 @@ def recent_activity(subjects, limit):
         .select_related("history_user")
         .order_by("-history_date")[:fetch]
     )
-    dosed = Subject.objects.in_bulk({d.subject_id for d in dose_records})
+    dosed = Subject.objects.select_related("site").in_bulk({d.subject_id for d in dose_records})
     for dose in dose_records:
         mg = units.format_number(dose.dose_mg)
         items.append(
@@ -104,7 +104,8 @@ def recent_activity(subjects, limit):
                 dose.history_date,
                 dose.history_user,
                 dosed[dose.subject_id],
-                f"Dose {mg} mg of {rules.when(dose.administered_at)} entered",
+                f"Dose {mg} mg of "
+                f"{site_time.shown(dose.administered_at, dosed[dose.subject_id].site)} entered",
                 "subject",
                 dose.subject_id,
                 "dose",
@@ -112,7 +113,7 @@ def recent_activity(subjects, limit):
         )
     for decision in (
         Decision.objects.filter(subject__in=subjects)
-        .select_related("subject", "reviewer")
+        .select_related("subject__site", "reviewer")
         .order_by("-signed_at")[:limit]
     ):
         items.append(

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from monitoring.models import Alert
 from monitoring.signals import alerts_opened
-from subjects import access
+from subjects import access, site_time
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ def notify_reviewers(alerts) -> int:
         lines += [
             f"{alert.severity.upper()} {alert.rule} {alert.get_kind_display()} — subject "
             f"{alert.subject}, site {alert.subject.site}",
+            f"  {when(alert)}",
             f"  {alert.explanation}",
             f"  What to do: {alert.rule_definition.action}.",
             f"  Review and sign: {base}{reverse('alert', args=[alert.pk])}",
@@ -56,6 +57,16 @@ def notify_reviewers(alerts) -> int:
         log.exception("could not e-mail reviewers about %d alert(s)", len(alerts))
         return 0
     return 1
+
+
+def when(alert) -> str:
+    """The triggering draw or dose and the deadline in the site's clock, with its zone."""
+    site = alert.subject.site
+    source = "dose" if alert.dose_id and not alert.draw_id else "draw"
+    text = f"Triggered by the {source} of {site_time.shown(alert.triggered_at, site)}"
+    if alert.due_by:
+        text += f"; due by {site_time.shown(alert.due_by, site)}"
+    return text + "."
 
 
 def on_alerts_opened(sender, alert_pks, **kwargs):

@@ -68,7 +68,7 @@ def result_correct(request, pk):
     result = get_object_or_404(
         LabResult.objects.filter(
             draw__subject__in=access.visible_subjects(request.user)
-        ).select_related("draw__subject"),
+        ).select_related("draw__subject__site"),
         pk=pk,
     )
     form = CorrectionForm(request.POST or None, result=result)

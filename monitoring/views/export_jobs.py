@@ -2,9 +2,10 @@
 by monitors and reviewers, with a progress bar and a download link that outlives the page."""
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -49,10 +50,20 @@ class AuditForm(forms.Form):
         return data
 
 
-def own_job(request, pk) -> ExportJob:
-    """The job, or 404 when it is not the signed-in user's."""
+def own_job(request, pk) -> ExportJob | None:
+    """The job, or None when it is not the signed-in user's (or no longer kept)."""
     access.require(access.can_see_study(request.user), access.STUDY_ONLY)
-    return get_object_or_404(ExportJob, pk=pk, user=request.user)
+    return ExportJob.objects.filter(pk=pk, user=request.user).first()
+
+
+def not_kept(request, status=404):
+    """A clear page for an export past its retention (or never the user's): not a bare 404."""
+    return render(
+        request,
+        "reports/export_gone.html",
+        {"retention_days": settings.HEPWATCH_EXPORT_RETENTION_DAYS},
+        status=status,
+    )
 
 
 @login_required
@@ -77,12 +88,18 @@ def export_job_new(request, kind):
 @login_required
 def export_job(request, pk):
     job = own_job(request, pk)
+    if job is None:
+        return not_kept(request)
     return render(request, "reports/export_job.html", {"job": job})
 
 
 @login_required
 def export_job_status(request, pk):
     job = own_job(request, pk)
+    if job is None:
+        return JsonResponse(
+            {"status": "gone", "progress": 0, "error": NOT_KEPT, "download": None}, status=404
+        )
     return JsonResponse(
         {
             "status": job.status,
@@ -95,11 +112,18 @@ def export_job_status(request, pk):
     )
 
 
+NOT_KEPT = "This export is no longer kept; ask for it again on the Reports page."
+
+
 @login_required
 def export_job_download(request, pk):
     job = own_job(request, pk)
+    if job is None:
+        return not_kept(request)
     if job.status != "done" or not job.file:
         raise Http404("This export is not ready")
+    if not job.file.storage.exists(job.file.name):
+        return not_kept(request, status=410)
     return FileResponse(job.file.open("rb"), as_attachment=True, filename=job.filename)
 
 
@@ -116,5 +140,6 @@ def render_page(request, forms_given, status=200):
         "sdtm_form": forms_given.get("sdtm_form") or SdtmForm(),
         "audit_form": forms_given.get("audit_form") or AuditForm(user=request.user),
         "jobs": ExportJob.objects.filter(user=request.user)[:10],
+        "retention_days": settings.HEPWATCH_EXPORT_RETENTION_DAYS,
     }
     return render(request, "reports/exports.html", context, status=status)

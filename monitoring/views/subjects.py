@@ -100,7 +100,8 @@ def subject_status(request, pk):
 @login_required
 def subject_history(request, pk):
     subject = access.subject_for(request.user, pk)
-    history = audit.subject_history(subject, access.sees_arm_of(request.user, subject))
+    sees_arm = access.sees_arm_of(request.user, subject)
+    history = audit.subject_history(subject, sees_arm, in_site_time=True)
     page = Paginator(history, 100).get_page(request.GET.get("page"))
     return render(request, "monitoring/subject_history.html", {"subject": subject, "page": page})
 

@@ -16,6 +16,8 @@
           state.textContent = "Ready.";
           link.href = job.download;
           link.classList.remove("d-none");
+        } else if (job.status === "gone") {
+          state.textContent = job.error;
         } else if (job.status === "failed") {
           state.textContent = "Failed: " + job.error;
         } else {
