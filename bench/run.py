@@ -341,41 +341,55 @@ def time_pages(samples):
         return len(ctx.captured_queries)
 
     def median_ms(url):
+        """(the page's median ms, the bare view's): timed in turn, so that both see the same
+        machine (a neighbour's burst on a shared machine moves both, not one)."""
         for _ in range(3):  # a server worker has served the page before
             page(url)
-        return round(statistics.median(timed(lambda: page(url), samples)) * 1000, 1)
+            page(BARE_VIEW)
+        pages, bares = [], []
+        for _ in range(samples):
+            pages += timed(lambda: page(url), 1)
+            bares += timed(lambda: page(BARE_VIEW), 1)
+        return round(statistics.median(pages) * 1000, 1), statistics.median(bares) * 1000
 
-    bare_ms = median_ms(BARE_VIEW)
     small = Subject.objects.get(subject_id="PAGE-30").pk
     big = Subject.objects.get(subject_id="PAGE-300").pk
+    bare = {}
+
+    def timed_page(name, url):
+        ms, bare[name] = median_ms(url)
+        return ms
+
     figures = {
         "subject_page": {
             "draws": LabDraw.objects.filter(subject_id=big).count(),
-            "median_ms": (ms := median_ms(f"/subjects/{big}/")),
-            "ratio_to_bare_view": round(ms / bare_ms, 1),
+            "median_ms": (ms := timed_page("subject_page", f"/subjects/{big}/")),
+            "bare_view_ms": round(bare["subject_page"], 1),
+            "ratio_to_bare_view": round(ms / bare["subject_page"], 1),
             "queries_with_30_draws": queries(f"/subjects/{small}/"),
             "queries_with_300_draws": queries(f"/subjects/{big}/"),
             "target": "<= 10x bare view; queries flat",
-            "met": ms / bare_ms <= 10,
+            "met": ms <= 10 * bare["subject_page"],
         },
         "alerts_queue": {
             "alerts": Alert.objects.count(),
-            "median_ms": (ms := median_ms(QUEUE)),
-            "ratio_to_bare_view": round(ms / bare_ms, 1),
+            "median_ms": (ms := timed_page("alerts_queue", QUEUE)),
+            "bare_view_ms": round(bare["alerts_queue"], 1),
+            "ratio_to_bare_view": round(ms / bare["alerts_queue"], 1),
             "queries": queries(QUEUE),
             "target": "<= 10x bare view",
-            "met": ms / bare_ms <= 10,
+            "met": ms <= 10 * bare["alerts_queue"],
         },
         "dashboard": {
             "subjects": Subject.objects.count(),
-            "median_ms": (ms := median_ms("/")),
-            "ratio_to_bare_view": round(ms / bare_ms, 1),
+            "median_ms": (ms := timed_page("dashboard", "/")),
+            "bare_view_ms": round(bare["dashboard"], 1),
+            "ratio_to_bare_view": round(ms / bare["dashboard"], 1),
             "queries": queries("/"),
             "target": "<= 10x bare view",
-            "met": ms / bare_ms <= 10,
+            "met": ms <= 10 * bare["dashboard"],
         },
     }
-    figures["bare_view_in_process_ms"] = bare_ms
     subject = figures["subject_page"]
     flat = subject["queries_with_30_draws"] == subject["queries_with_300_draws"]
     subject["met"] = subject["met"] and flat
@@ -413,8 +427,8 @@ def import_floor(url, since, repeats=5):
     """The database's own share of the import: COPY of the draws, results and doses it wrote
     and their '+' history rows (read back from the real tables, each a second earlier) into the
     same tables, primary keys taken from their sequences and every unique key and foreign key
-    checked at commit. `since` = {table: (largest id before the import, after it)}. The median
-    of `repeats` commits, each deleted again afterwards; returns (seconds, rows)."""
+    checked as a commit checks them (then rolled back). `since` = {table: (largest id before the
+    import, after it)}. The median of `repeats`; returns (seconds, rows)."""
     import psycopg
 
     def base(table):
@@ -437,42 +451,31 @@ def import_floor(url, since, repeats=5):
             table: conn.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table]).fetchone()[0]
             for table in since
         }
-        history_since = {
-            table: conn.execute(f"SELECT coalesce(max(history_id), 0) FROM {table}").fetchone()[0]
-            for table, _ in IMPORT_TABLES
-            if "historical" in table
-        }
         conn.commit()
         times = []
         for _ in range(repeats):
             t0 = time.perf_counter()
-            with conn.transaction():
-                new_key = {}
-                for table in since:
-                    taken = conn.execute(
-                        "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
-                        [sequences[table], len(owned[table])],
-                    ).fetchall()
-                    new_key[table] = dict(
-                        zip(owned[table], (str(k) for (k,) in taken), strict=True)
-                    )
-                draw = new_key["monitoring_labdraw"]
-                for table, columns, lines in payload:
-                    mine = new_key[base(table)]
-                    if columns[1] == "draw_id":  # results: their own key and their draw's
-                        text = "".join(f"{mine[k]}\t{draw[d]}\t{r}\n" for k, d, r in lines)
-                    else:
-                        text = "".join(f"{mine[k]}\t{r}\n" for k, r in lines)
-                    copy_in = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-                    with conn.cursor().copy(copy_in) as copy:
-                        copy.write(text)
+            new_key = {}
+            for table in since:
+                taken = conn.execute(
+                    "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
+                    [sequences[table], len(owned[table])],
+                ).fetchall()
+                new_key[table] = dict(zip(owned[table], (str(k) for (k,) in taken), strict=True))
+            draw = new_key["monitoring_labdraw"]
+            for table, columns, lines in payload:
+                mine = new_key[base(table)]
+                if columns[1] == "draw_id":  # results: their own key and their draw's
+                    text = "".join(f"{mine[k]}\t{draw[d]}\t{r}\n" for k, d, r in lines)
+                else:
+                    text = "".join(f"{mine[k]}\t{r}\n" for k, r in lines)
+                copy_in = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+                with conn.cursor().copy(copy_in) as copy:
+                    copy.write(text)
+            # The foreign-key checks a commit runs, run now; then nothing is kept.
+            conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
             times.append(time.perf_counter() - t0)
-            with conn.transaction():
-                for table, since_key in history_since.items():
-                    conn.execute(f"DELETE FROM {table} WHERE history_id > {since_key}")
-                for table in ("monitoring_labresult", "monitoring_labdraw", "subjects_dose"):
-                    low = min(int(k) for k in new_key[table].values())
-                    conn.execute(f"DELETE FROM {table} WHERE id >= {low}")
+            conn.rollback()
     return statistics.median(times), sum(len(lines) for _, _, lines in payload)
 
 
@@ -863,7 +866,6 @@ def print_table(figures):
     e, i, v = figures["entry_to_alert"], figures["bulk_import"], figures["re_evaluation"]
     s, q, d = figures["subject_page"], figures["alerts_queue"], figures["dashboard"]
     t, f = figures["throughput"], figures["first_load"]
-    bare = f"{figures['bare_view_in_process_ms']} ms bare view"
     rows = [
         (
             "entry -> alert p95",
@@ -888,19 +890,19 @@ def print_table(figures):
             "subject page",
             f"{s['median_ms']} ms ({s['draws']} draws; queries "
             f"{s['queries_with_30_draws']}/{s['queries_with_300_draws']})",
-            bare,
+            f"{s['bare_view_ms']} ms bare view",
             s,
         ),
         (
             "alerts queue",
             f"{q['median_ms']} ms ({q['alerts']} alerts; {q['queries']} queries)",
-            bare,
+            f"{q['bare_view_ms']} ms bare view",
             q,
         ),
         (
             "dashboard",
             f"{d['median_ms']} ms ({d['subjects']} subjects; {d['queries']} queries)",
-            bare,
+            f"{d['bare_view_ms']} ms bare view",
             d,
         ),
         (
