@@ -6,6 +6,8 @@ elsewhere, django-simple-history's bulk_create. Same rows, same history either w
 ten times faster for a central lab's transfer.
 """
 
+from functools import lru_cache
+
 from django.db import connection
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
@@ -97,15 +99,22 @@ def take_primary_keys(model, count):
     """`count` new primary keys from `model`'s sequence; another writer may take some between
     them, so they need not be one run."""
     opts = model._meta
+    sequence = _sequence(connection.alias, opts.db_table, opts.pk.column)
     with connection.cursor() as cursor:
-        # The sequence is looked up once: pg_get_serial_sequence per row costs five times the
-        # nextval itself.
-        cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [opts.db_table, opts.pk.column])
-        (sequence,) = cursor.fetchone()
         cursor.execute(
             "SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [sequence, count]
         )
         return [pk for (pk,) in cursor.fetchall()]
+
+
+@lru_cache(maxsize=64)
+def _sequence(alias, table, column):
+    """The sequence of a table's key, looked up once per process (a table's sequence does not
+    change while the app runs): pg_get_serial_sequence per row cost five times the nextval
+    itself, and once per insert it is a round trip of every entry's evaluation."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, column])
+        return cursor.fetchone()[0]
 
 
 def _copy_history(model, pks, change_reason, user):

@@ -302,7 +302,11 @@ class Decision(models.Model):
 
     class Meta:
         ordering = ["signed_at", "pk"]
-        indexes = [models.Index(fields=["subject", "signed_at"])]
+        indexes = [
+            models.Index(fields=["subject", "signed_at"]),
+            # The dashboard's latest decisions of the whole study (overview.recent_activity).
+            models.Index(fields=["-signed_at"], name="decision_signed_at_idx"),
+        ]
 
     def __str__(self):
         return f"{self.get_action_display()} by {self.reviewer} at {self.signed_at:%Y-%m-%d %H:%M}"

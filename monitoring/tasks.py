@@ -2,8 +2,10 @@
 tasks. Idempotent, so a redelivery is harmless."""
 
 import logging
+import math
 
 from celery import shared_task
+from django.conf import settings
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +44,21 @@ def heartbeat():
     health.record_heartbeat()
 
 
+def evaluation_chunks(subject_pks):
+    """The subjects in tasks of at most CHUNK, and in at least as many tasks as the worker has
+    processes: an import of 150 subjects in one task would leave the second process idle."""
+    subject_pks = sorted(set(subject_pks))
+    processes = max(1, settings.CELERY_WORKER_CONCURRENCY)
+    size = min(CHUNK, max(1, math.ceil(len(subject_pks) / processes)))
+    return [subject_pks[start : start + size] for start in range(0, len(subject_pks), size)]
+
+
 def enqueue_evaluation(subject_pks):
     """Queue evaluation; if the broker is unreachable, log it and leave it to the sweep."""
     subject_pks = sorted(set(subject_pks))
     try:
-        for start in range(0, len(subject_pks), CHUNK):
-            evaluate_subjects.delay(subject_pks[start : start + CHUNK])
+        for chunk in evaluation_chunks(subject_pks):
+            evaluate_subjects.delay(chunk)
     except Exception:
         log.exception(
             "could not queue evaluation of %d subject(s); the sweep will retry", len(subject_pks)

@@ -7,6 +7,7 @@ from fractions import Fraction
 import pytest
 from django.contrib.auth.models import User
 
+from monitoring import tasks
 from monitoring.evaluation import loader, runner
 from monitoring.models import Alert, LabResult, SubjectSafetyState
 from monitoring.services import errors, lab_entry
@@ -191,3 +192,14 @@ def in_order(history):
         ),
         doses=tuple(sorted(history.doses, key=lambda d: d.administered_at)),
     )
+
+
+@pytest.mark.parametrize(
+    "subjects, tasks_queued",
+    [(1, [1]), (3, [2, 1]), (150, [75, 75]), (401, [200, 200, 1]), (1000, [200] * 5)],
+)
+def test_an_evaluation_request_keeps_both_worker_processes_busy(settings, subjects, tasks_queued):
+    settings.CELERY_WORKER_CONCURRENCY = 2
+    chunks = tasks.evaluation_chunks(range(subjects))
+    assert [len(c) for c in chunks] == tasks_queued
+    assert sorted(pk for c in chunks for pk in c) == list(range(subjects))

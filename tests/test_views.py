@@ -751,3 +751,29 @@ def test_list_pages_stay_within_their_query_counts(
     client.force_login(two_sites["reviewer"])
     with django_assert_max_num_queries(most):
         assert client.get(reverse(name)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        reverse("dashboard"),
+        reverse("alerts"),
+        reverse("alerts") + "?severity=high&status=open",  # the queue as the benchmark opens it
+        reverse("subjects"),
+    ],
+)
+def test_list_page_queries_do_not_grow_with_subjects_and_alerts(
+    client, two_sites, url, django_capture_on_commit_callbacks
+):
+    client.force_login(two_sites["reviewer"])
+    few = page_queries(client, url)
+    with django_capture_on_commit_callbacks(execute=True):
+        for n in range(12):
+            subject = make_subject(f"MIP-1{n:02}", ("S01", "S02")[n % 2], enrolled_on=ENROLLED)
+            lab_entry.record_draw(subject, at(60), results(ALT=20, AST=20, ALP=80, TBIL="0.5"))
+            Dose.objects.create(subject=subject, administered_at=at(59, 10), dose_mg=200)
+            lab_entry.record_draw(subject, at(20), results(ALT=150, AST=30))
+            lab_entry.record_draw(subject, at(13), results(ALT=60, AST=30))
+            runner.mark_changed([subject.pk])
+    assert Alert.objects.count() > 30
+    assert page_queries(client, url) == few

@@ -1,11 +1,12 @@
 """Reviewers' signed decisions: the actions section 3 allows a subject now, decisions signed in
 the app or transcribed from paper, and acknowledgement of low and medium alerts."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db import transaction
 from django.utils import timezone
 
+from lib import bulk
 from monitoring import rules
 from monitoring.evaluation import loader, runner
 from monitoring.models import Alert, Decision, SubjectSafetyState
@@ -143,8 +144,19 @@ def record_decision(
 
 
 def _checked_decision(
-    subject, alerts, action, reason, *, signed_at, reviewer, regimen=None, replaces=None
+    subject,
+    alerts,
+    action,
+    reason,
+    *,
+    signed_at,
+    reviewer,
+    regimen=None,
+    replaces=None,
+    history=None,
 ) -> Decision:
+    """The decision, unsaved, if section 3 allows it against `history` (by default the
+    subject's as stored); else DecisionError naming the field."""
     if action not in Decision.Action.values:
         raise DecisionError("action", f"unknown action {action!r}")
     try:
@@ -164,15 +176,10 @@ def _checked_decision(
         if Decision.objects.filter(replaces=replaces).exists():
             raise DecisionError("replaces", "that decision has already been amended")
     target = loader.regimens_for_rules(Regimen.objects.filter(pk=regimen.pk)) if regimen else {}
-    history = loader.history_of(subject)
+    history = history or loader.history_of(subject)
     if replaces is not None:
-        history = rules.History(
-            draws=history.draws,
-            doses=history.doses,
-            decisions=tuple(d for d in history.decisions if d.key != replaces.pk),
-            active_liver_disease=history.active_liver_disease,
-            maintenance_days=history.maintenance_days,
-            start_regimen=history.start_regimen,
+        history = replace(
+            history, decisions=tuple(d for d in history.decisions if d.key != replaces.pk)
         )
     refused = rules.refusal(
         history,
@@ -204,7 +211,8 @@ def _save(decision: Decision, alerts, user):
     decision._change_reason = decision.reason
     decision._history_user = user
     decision.save()
-    decision.alerts.set(alerts)
+    if alerts:  # a new decision links nothing else
+        decision.alerts.set(alerts)
     who = name_of(decision.reviewer)
     label = decision.get_action_display()
     for alert in alerts:
@@ -285,16 +293,28 @@ class TranscribedDecision:
 def record_transcribed(rows, *, entered_by) -> list[Decision]:
     """Record transcribed decisions, checked per subject in signing order against all of its
     labs and doses and the decisions before them. Call inside the import's transaction; a row
-    section 3 refuses raises DecisionError with its `line`, and nothing is kept."""
+    section 3 refuses raises DecisionError with its `line`, and nothing is kept.
+
+    Each subject's history is read once, for all its rows, and grows by each decision kept: a
+    file of a study's decisions then reads every history once, not once per row.
+    """
     by_subject = {}
     for row in rows:
         by_subject.setdefault(row.subject.pk, []).append(row)
+    histories = loader.load_histories(list(by_subject))
+    recorded = set(
+        Decision.objects.filter(subject_id__in=list(by_subject)).values_list(
+            "subject_id", "signed_at", "action"
+        )
+    )
+    targets = loader.regimens_for_rules(
+        Regimen.objects.filter(pk__in={row.regimen.pk for row in rows if row.regimen})
+    )
     saved = []
-    for subject_rows in by_subject.values():
+    for subject_pk, subject_rows in by_subject.items():
+        history = histories[subject_pk]
         for row in sorted(subject_rows, key=lambda r: (r.signed_at, r.line)):
-            if Decision.objects.filter(
-                subject=row.subject, signed_at=row.signed_at, action=row.action
-            ).exists():
+            if (subject_pk, row.signed_at, row.action) in recorded:
                 continue  # the same file again: idempotent on its natural key
             try:
                 decision = _checked_decision(
@@ -305,6 +325,7 @@ def record_transcribed(rows, *, entered_by) -> list[Decision]:
                     signed_at=row.signed_at,
                     reviewer=row.reviewer,
                     regimen=row.regimen,
+                    history=history,
                 )
             except DecisionError as error:
                 error.line = row.line
@@ -316,8 +337,23 @@ def record_transcribed(rows, *, entered_by) -> list[Decision]:
                 name=name_of(row.reviewer),
                 username=row.reviewer.get_username(),
             )
-            _save(decision, [], entered_by)
+            recorded.add((subject_pk, row.signed_at, row.action))
             saved.append(decision)
+            kept = rules.Decision(
+                None,  # a transcribed decision replaces none: its key is never looked up
+                decision.action,
+                decision.signed_at,
+                targets.get(decision.regimen_id),
+                None,
+                name_of(row.reviewer),
+            )
+            history = replace(history, decisions=(*history.decisions, kept))
+    # Written together, one insert per reason (each decision's reason is its history's).
+    by_reason = {}
+    for decision in saved:
+        by_reason.setdefault(decision.reason, []).append(decision)
+    for reason, decisions in by_reason.items():
+        bulk.insert_with_history(decisions, Decision, change_reason=reason, user=entered_by)
     return saved
 
 

@@ -1,6 +1,8 @@
 """Template tags and filters; badges, labels and colours come from monitoring/presentation.py."""
 
 from datetime import UTC
+from decimal import Decimal
+from functools import lru_cache
 
 from django import template
 from django.templatetags.l10n import localize, unlocalize
@@ -8,7 +10,8 @@ from django.urls import reverse
 from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from monitoring import presentation, units
+from monitoring import ctcae, presentation, units
+from monitoring.models import exact_multiple
 from subjects import access, site_time
 
 register = template.Library()
@@ -128,27 +131,48 @@ def lab_cell(row, analyte):
     if r is None:
         return EMPTY_CELL
     result = r.result
-    value = format_html(
-        '{} <span class="text-body-secondary small">{}</span>',
-        units.format_number(result.value),
-        units.unit_label(result.unit),
+    return result_cell(
+        result.analyte,
+        *(_text(v) for v in (result.value, result.unit, result.reported_uln)),
+        _text(result.uln),
     )
-    high = r.multiple is not None and r.multiple >= 3 and analyte in units.PEAK_ANALYTES
+
+
+def _text(value):
+    return None if value is None else str(value)
+
+
+# A subject's values and ULNs repeat from draw to draw (liver enzymes are a few hundred whole
+# numbers against a few ULNs), so identical results keep their cell as they keep their exact
+# ×ULN (models.exact_multiple). Keyed by the values' exact texts: 1.0 and 1.00 are two cells.
+@lru_cache(maxsize=8192)
+def result_cell(analyte, value, unit, reported_uln, uln):
+    value, reported_uln, uln = (
+        None if v is None else Decimal(v) for v in (value, reported_uln, uln)
+    )
+    multiple = exact_multiple(analyte, value, unit, reported_uln, uln)
+    shown = format_html(
+        '{} <span class="text-body-secondary small">{}</span>',
+        units.format_number(value),
+        units.unit_label(unit),
+    )
+    high = multiple is not None and multiple >= 3 and analyte in units.PEAK_ANALYTES
     css = "text-nowrap cell-high" if high else "text-nowrap"
-    if r.multiple is None:
-        return format_html('<td class="{}">{}</td>', css, value)
-    exact = units.exact_uln(result.analyte, result.unit, result.reported_uln, result.uln)
+    if multiple is None:
+        return format_html('<td class="{}">{}</td>', css, shown)
+    exact = units.exact_uln(analyte, unit, reported_uln, uln)
+    grade = ctcae.grade(analyte, multiple)
     grade = (
-        format_html(' <span class="grade grade-{}">G{}</span>', int(r.grade), int(r.grade))
-        if r.grade
+        format_html(' <span class="grade grade-{}">G{}</span>', int(grade), int(grade))
+        if grade
         else ""
     )
     return format_html(
         '<td class="{}">{}<div class="small">{}'
         ' <span class="text-body-secondary">ULN {} {}</span>{}</div></td>',
         css,
-        value,
-        units.format_multiple(r.multiple),
+        shown,
+        units.format_multiple(multiple),
         units.format_number(exact),
         units.ANALYTES[analyte].canonical_unit,
         grade,
