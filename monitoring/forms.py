@@ -133,14 +133,14 @@ class DrawForm(forms.Form):
         entered = 0
         for analyte in DRAW_ANALYTES:
             value = cleaned.get(f"{analyte}_value")
-            unit = cleaned.get(f"{analyte}_unit")
+            # An empty unit is the canonical one, as result_entries saves it: its limits apply.
+            unit = cleaned.get(f"{analyte}_unit") or units.ANALYTES[analyte].canonical_unit
             uln = cleaned.get(f"{analyte}_uln")
-            if unit:
-                try:
-                    units.normalise_unit(analyte, unit)
-                except units.UnitError as error:
-                    self.add_error(f"{analyte}_unit", str(error).capitalize() + ".")
-                    unit = None
+            try:
+                units.normalise_unit(analyte, unit)
+            except units.UnitError as error:
+                self.add_error(f"{analyte}_unit", str(error).capitalize() + ".")
+                unit = None
             if value is not None and unit:
                 try:
                     units.check_plausible(analyte, value, unit, uln)

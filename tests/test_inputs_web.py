@@ -87,6 +87,9 @@ def post_draw(client, w, **data):
         ({"ALT_value": "１２", "ALT_unit": "U/L"}, "ALT_value", "use the digits 0-9"),
         ({"ALT_value": "٣٠", "ALT_unit": "U/L"}, "ALT_value", "use the digits 0-9"),
         ({"ALT_value": "0.0000000000001", "ALT_unit": "U/L"}, "ALT_value", "rounds to 0"),
+        # No unit chosen: the canonical unit the value is saved in, and its limits.
+        ({"APOB_value": "16274", "APOB_unit": ""}, "APOB_value", "is above 1000 mg/dL"),
+        ({"ALP_value": "0.038515856", "ALP_unit": ""}, "ALP_value", "is below 0.1 U/L"),
     ],
 )
 def test_draw_form_implausible_or_loose_value_is_refused_naming_field_and_limit(
