@@ -5,6 +5,10 @@
 - safety_reviewer: sees all sites, triages alerts and signs decisions; cannot edit labs (403).
 - monitor: reads and exports.
 - staff: the Django admin.
+- unblinded: sees the arms of a blinded study (an independent statistician or DMC member).
+
+Reviewers, unblinded users and staff confirm every sign-in with a second factor
+(needs_second_factor; enforced by config.middleware.SecondFactorRequiredMiddleware).
 """
 
 from django.core.exceptions import PermissionDenied
@@ -15,6 +19,7 @@ from .models import Subject
 COORDINATOR = "coordinator"
 SAFETY_REVIEWER = "safety_reviewer"
 MONITOR = "monitor"
+UNBLINDED = "unblinded"
 ROLE_LABELS = {
     COORDINATOR: "Study coordinator",
     SAFETY_REVIEWER: "Safety reviewer",
@@ -54,6 +59,14 @@ def can_enter_data(user) -> bool:
 def can_decide(user) -> bool:
     """Sign decisions on alerts, acknowledge them, and override a withheld dose."""
     return is_reviewer(user)
+
+
+def needs_second_factor(user) -> bool:
+    """Those who sign dosing decisions, see the arms of a blinded study or run the admin: a stolen
+    password alone must not be enough for them."""
+    if not user.is_authenticated:
+        return False
+    return user.is_staff or user.is_superuser or bool(roles(user) & {SAFETY_REVIEWER, UNBLINDED})
 
 
 def role_label(user) -> str:

@@ -10,7 +10,8 @@ from playwright.sync_api import expect
 
 from subjects.models import Site
 
-from .test_browser import make_user, sign_in, study  # noqa: F401 (fixture)
+from .browser import sign_in
+from .test_browser import make_user, study  # noqa: F401 (fixture)
 
 pytestmark = [
     pytest.mark.browser,
