@@ -31,12 +31,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("login/verify/", two_factor.verify, name="two_factor_verify"),
     path("login/enrol/", two_factor.enrol, name="two_factor_enrol"),
-    path(
-        "login/recovery-codes/", two_factor.recovery_codes, name="two_factor_recovery_codes"
-    ),
-    path(
-        "password-reset/", password_reset.PasswordResetView.as_view(), name="password_reset"
-    ),
+    path("login/recovery-codes/", two_factor.recovery_codes, name="two_factor_recovery_codes"),
+    path("password-reset/", password_reset.PasswordResetView.as_view(), name="password_reset"),
     path(
         "password-reset/sent/",
         auth_views.PasswordResetDoneView.as_view(),

@@ -122,9 +122,7 @@ def test_a_coordinator_signs_in_without_a_second_factor(client):
     assert not TOTPDevice.objects.exists()
 
 
-def test_enrolment_by_qr_code_confirms_the_app_then_shows_the_recovery_codes_once(
-    client, reviewer
-):
+def test_enrolment_by_qr_code_confirms_the_app_then_shows_the_recovery_codes_once(client, reviewer):
     sign_in(client, "rita")
     page = client.get(ENROL).content.decode()
     assert "<svg" in page and "<?xml" not in page  # the QR code, inline
@@ -172,9 +170,7 @@ def test_a_recovery_code_signs_in_once_in_place_of_a_code(client, reviewer):
     assert client.get(reverse("alerts"))["Location"].startswith(VERIFY)
 
 
-def test_each_sign_in_asks_for_a_code_from_the_app_and_goes_on_where_it_was_going(
-    client, reviewer
-):
+def test_each_sign_in_asks_for_a_code_from_the_app_and_goes_on_where_it_was_going(client, reviewer):
     device = second_factor(reviewer)
     response = sign_in(client, "rita", next=reverse("alerts"))
     response = client.get(response["Location"])
