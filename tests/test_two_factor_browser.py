@@ -47,7 +47,10 @@ def test_a_reviewer_enrols_by_qr_code_then_a_recovery_code_signs_in_once(page, l
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Set up two-factor sign-in")).to_be_visible()
-    expect(page.get_by_role("img", name=re.compile("QR code"))).to_be_visible()
+    qr = page.get_by_role("img", name=re.compile("QR code"))
+    expect(qr).to_be_visible()
+    drawn = qr.locator("svg path").bounding_box()  # drawn inline, not an empty box
+    assert drawn["width"] > 150 and drawn["height"] > 150
     expect(page.get_by_role("link", name="Alerts")).to_have_count(0)
     shot(page, "two-factor-enrol")
     found += blocking_violations(page, "reviewer enrolling")

@@ -2,16 +2,16 @@
 once, and enter a code at each sign-in (config.middleware sends those who need it here)."""
 
 from base64 import b32encode
-from io import BytesIO
 
 import django_otp
+import qrcode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
-from django_otp.qr import write_qrcode_image
+from qrcode.image.svg import SvgPathImage
 
 from monitoring.forms import SecondFactorForm
 from monitoring.services import two_factor
@@ -75,16 +75,13 @@ def enrol(request):
         django_otp.login(request, form.device)
         request.session[RECOVERY_CODES_TO_SHOW] = form.recovery_codes
         return redirect(with_next(request, "two_factor_recovery_codes"))
-    qr = BytesIO()
-    write_qrcode_image(device.config_url, qr)
     return render(
         request,
         "registration/two_factor_enrol.html",
         {
             "form": form,
             "next": next_page(request),
-            # The SVG is django-otp's own drawing (through qrcode) of the device's otpauth URL.
-            "qr_svg": mark_safe(svg_element(qr.getvalue().decode())),
+            "qr_svg": qr_svg(device.config_url),
             "otpauth_url": device.config_url,
             "secret": secret_groups(device),
         },
@@ -106,9 +103,12 @@ def recovery_codes(request):
     )
 
 
-def svg_element(document):
-    """The <svg> element of an SVG document, to be inlined in the page (no XML declaration)."""
-    return document[document.index("<svg") :]
+def qr_svg(data):
+    """The QR code of `data` as an inline <svg> of one path, drawn by the qrcode library.
+    django-otp's own write_qrcode_image writes `svg:`-prefixed rectangles, which a browser
+    draws only as a separate SVG file, not inline in an HTML page."""
+    svg = qrcode.make(data, image_factory=SvgPathImage, border=2).to_string(encoding="unicode")
+    return mark_safe(svg)  # the library's markup; `data` is only encoded in the path
 
 
 def secret_groups(device):
