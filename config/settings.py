@@ -40,8 +40,8 @@ INSTALLED_APPS = [
     "csp",
     "axes",
     "django_otp",
-    "django_otp.plugins.otp_totp",
-    "django_otp.plugins.otp_static",
+    "config.apps.AuthenticatorApps",  # django_otp.plugins.otp_totp, named for the admin
+    "config.apps.RecoveryCodes",  # django_otp.plugins.otp_static
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",

@@ -12,7 +12,7 @@ from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.core import mail
 from django.urls import reverse
 from django_otp.oath import totp
@@ -76,7 +76,7 @@ def test_who_needs_a_second_factor():
     reviewer = make_user("rita", access.SAFETY_REVIEWER)
     staff = make_user("sam", is_staff=True)
     unblinded = make_user("stan")
-    unblinded.groups.create(name=access.UNBLINDED)
+    unblinded.groups.add(Group.objects.get_or_create(name=access.UNBLINDED)[0])
     assert not access.needs_second_factor(coordinator)
     assert not access.needs_second_factor(monitor)
     assert access.needs_second_factor(reviewer)

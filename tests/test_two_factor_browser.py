@@ -17,7 +17,7 @@ from subjects import access
 from .browser import sign_in
 from .test_accessibility import blocking_violations
 from .test_browser import shot
-from .world import PASSWORD, make_user, totp_code
+from .world import PASSWORD, make_user, second_factor, totp_code
 
 pytestmark = [
     pytest.mark.browser,
@@ -116,3 +116,26 @@ def test_a_forgotten_password_is_asked_for_from_the_sign_in_page(page, live_serv
     page.get_by_role("button", name="Send the link").click()
     expect(page.get_by_role("heading", name="Check your e-mail")).to_be_visible()
     assert not found, "\n".join(found)
+
+
+def test_staff_reset_a_reviewers_two_factor_sign_in_from_the_admin(page, live_server):
+    base = live_server.url
+    rita = make_user("rita", access.SAFETY_REVIEWER)
+    second_factor(rita)
+    make_user("boss", is_staff=True, is_superuser=True)
+    sign_in(page, base, "boss")
+    page.goto(f"{base}/admin/auth/user/{rita.pk}/change/")
+    shot(page, "two-factor-admin-user")
+    page.locator("#content").get_by_role("link", name="TOTP devices").click()
+    expect(page.get_by_text("Resetting two-factor sign-in:")).to_be_visible()
+    page.locator("input[name=_selected_action]").first.check()
+    page.get_by_label("Action:").select_option("delete_selected")
+    page.get_by_role("button", name="Go").click()
+    expect(page.get_by_text("At their next sign-in they are asked to enrol")).to_be_visible()
+    shot(page, "two-factor-admin-reset")
+    page.get_by_role("button", name=re.compile("Yes, I’m sure")).click()
+    expect(page.get_by_text("Successfully deleted 1 TOTP device")).to_be_visible()
+    page.get_by_role("button", name="Log out").click()
+
+    enter_password(page, base, "rita")
+    expect(page.get_by_role("heading", name="Set up two-factor sign-in")).to_be_visible()

@@ -32,3 +32,7 @@ class Command(BaseCommand):
             where = f" (sites {', '.join(sites)})" if sites else ""
             self.stdout.write(f"  {username:<16} {group}{where}")
         self.stdout.write(f"  {'admin':<16} staff (Django admin)")
+        self.stdout.write(
+            "Safety reviewers, unblinded users and admin also confirm each sign-in with a code "
+            "from an authenticator app: their first sign-in shows a QR code to scan."
+        )
