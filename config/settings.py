@@ -39,6 +39,9 @@ INSTALLED_APPS = [
     "simple_history",
     "csp",
     "axes",
+    "django_otp",
+    "config.apps.AuthenticatorApps",  # django_otp.plugins.otp_totp, named for the admin
+    "config.apps.RecoveryCodes",  # django_otp.plugins.otp_static
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -53,6 +56,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "config.middleware.SecondFactorRequiredMiddleware",
     "config.middleware.NoStoreWhenSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -115,6 +120,15 @@ AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("HEPWATCH_LOCKOUT_MINUT
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+
+# Two-factor sign-in (django-otp, config/middleware.py): reviewers, unblinded users and staff
+# confirm each sign-in with a TOTP code from an authenticator app or a one-time recovery code.
+# Wrong codes are throttled: after n failures the next try waits 2^(n-1) seconds (factor 1).
+OTP_TOTP_ISSUER = "hepwatch"
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
+# Staff reset a user's two-factor sign-in in the admin; they never see a user's secret or codes.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

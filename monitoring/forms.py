@@ -5,7 +5,7 @@ from django.utils import timezone
 from monitoring import units
 from monitoring.models import Decision, LabDraw
 from monitoring.presentation import ANALYTE_LABELS
-from monitoring.services import lab_entry
+from monitoring.services import lab_entry, two_factor
 from monitoring.services.review import SIGNATURE_MEANING
 from subjects import inputs, site_time
 from subjects.forms import MomentInput, PlainDecimalField, ReasonField, check_moment
@@ -333,3 +333,37 @@ class DecisionForm(SignedForm):
         ):
             self.add_error("regimen", "Choose the reduced regimen to re-start on.")
         return cleaned
+
+
+class SecondFactorForm(forms.Form):
+    """A code from the authenticator app (or, at sign-in, a recovery code), checked against the
+    user's devices with django-otp's throttle; `enrolling` confirms the app being enrolled."""
+
+    code = forms.CharField(
+        label="Code",
+        max_length=32,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "autocapitalize": "none", "autofocus": True}
+        ),
+    )
+
+    def __init__(self, *args, user, enrolling=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user, self.enrolling = user, enrolling
+        self.device, self.recovery_codes = None, []
+        if enrolling:
+            self.fields["code"].label = "Six-digit code from the app"
+            self.fields["code"].widget.attrs["inputmode"] = "numeric"
+        else:
+            self.fields["code"].label = "Code from your authenticator app, or a recovery code"
+
+    def clean_code(self):
+        code = self.cleaned_data["code"]
+        if self.enrolling:
+            outcome, self.recovery_codes = two_factor.confirm_app(self.user, code)
+        else:
+            outcome = two_factor.verify(self.user, code)
+        if outcome.device is None:
+            raise forms.ValidationError(outcome.refusal, code="second_factor")
+        self.device = outcome.device
+        return code

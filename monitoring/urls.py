@@ -13,9 +13,11 @@ from monitoring.views import (
     export_jobs,
     fhir,
     imports,
+    password_reset,
     reference,
     reports,
     subjects,
+    two_factor,
 )
 
 api_router = SimpleRouter()
@@ -27,6 +29,25 @@ urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("login/", dashboard.SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/verify/", two_factor.verify, name="two_factor_verify"),
+    path("login/enrol/", two_factor.enrol, name="two_factor_enrol"),
+    path("login/recovery-codes/", two_factor.recovery_codes, name="two_factor_recovery_codes"),
+    path("password-reset/", password_reset.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
     path("subjects/", subjects.subject_list, name="subjects"),
     path("subjects/<int:pk>/", subjects.subject_detail, name="subject"),
     path("subjects/<int:pk>/status/", subjects.subject_status, name="subject_status"),

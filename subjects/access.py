@@ -8,6 +8,9 @@
 - unblinded: sees the arms and regimens of a blinded study whose unblinded roster lists them
   (an independent statistician, a DMC member); everyone else sees "Blinded" there, except the
   one subject a safety reviewer emergency-unblinded, to that reviewer.
+
+Reviewers, unblinded users and staff confirm every sign-in with a second factor
+(needs_second_factor; enforced by config.middleware.SecondFactorRequiredMiddleware).
 """
 
 from django.core.exceptions import PermissionDenied
@@ -60,6 +63,14 @@ def can_enter_data(user) -> bool:
 def can_decide(user) -> bool:
     """Sign decisions on alerts, acknowledge them, and override a withheld dose."""
     return is_reviewer(user)
+
+
+def needs_second_factor(user) -> bool:
+    """Those who sign dosing decisions, see the arms of a blinded study or run the admin: a stolen
+    password alone must not be enough for them."""
+    if not user.is_authenticated:
+        return False
+    return user.is_staff or user.is_superuser or bool(roles(user) & {SAFETY_REVIEWER, UNBLINDED})
 
 
 def role_label(user) -> str:

@@ -75,6 +75,15 @@ def browser_type_launch_args(browser_type_launch_args):
 
 
 @pytest.fixture
+def client():
+    """pytest-django's client, whose force_login also passes the second factor of reviewers,
+    unblinded users and staff (tests/world.py SignInClient)."""
+    from .world import SignInClient
+
+    return SignInClient()
+
+
+@pytest.fixture
 def world(django_capture_on_commit_callbacks):
     """The small study of tests/world.py (build_world), made through the services."""
     from .world import build_world

@@ -17,6 +17,15 @@ EXPECTED = {
     "dashboard": (302, 200, 200, 200, 200),
     "login": (200, 302, 302, 302, 302),
     "logout": (405, 405, 405, 405, 405),
+    # Two-factor sign-in (tests/test_two_factor.py): the client's force_login passes it for the
+    # reviewer, so every signed-in role is sent on; password reset is for everyone.
+    "two_factor_verify": (302, 302, 302, 302, 302),
+    "two_factor_enrol": (302, 302, 302, 302, 302),
+    "two_factor_recovery_codes": (302, 200, 200, 200, 200),
+    "password_reset": (200, 200, 200, 200, 200),
+    "password_reset_done": (200, 200, 200, 200, 200),
+    "password_reset_confirm": (200, 200, 200, 200, 200),
+    "password_reset_complete": (200, 200, 200, 200, 200),
     "subjects": (302, 200, 200, 200, 200),
     "subject": (302, 200, 404, 200, 200),
     "subject_status": (302, 200, 404, 200, 200),
@@ -91,6 +100,8 @@ def url_for(name, w):
         "api_subject-detail": [subject],
         "api_alert-detail": [w["alert"].pk],
     }.get(name, [])
+    if name == "password_reset_confirm":
+        return reverse(name, args=["MQ", "no-such-token"])
     if name == "export_job_new":
         return reverse(name, args=["audit"])
     if name in ("export_job", "export_job_status", "export_job_download"):

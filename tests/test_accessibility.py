@@ -23,6 +23,7 @@ from monitoring.services import lab_entry
 from subjects import defaults
 from subjects.models import Dose, Subject
 
+from .browser import sign_in
 from .factories import make_subject, results
 from .test_browser import PASSWORD, study  # noqa: F401 (fixture)
 
@@ -159,14 +160,6 @@ def pages_of(role, w):
     return common
 
 
-def sign_in(page, base, username):
-    page.goto(f"{base}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
-
-
 def test_every_page_of_every_role_has_no_serious_axe_violation(browser, live_server, demo_world):
     base = live_server.url
     found = []
@@ -185,7 +178,7 @@ def test_every_page_of_every_role_has_no_serious_axe_violation(browser, live_ser
         ("admin", "admin"),
     ]:
         page = browser.new_page()
-        sign_in(page, base, username)
+        sign_in(page, base, username, demo.DEMO_PASSWORD)
         for url in pages_of(role, demo_world):
             page.goto(base + url)
             found += blocking_violations(page, role)
@@ -245,16 +238,6 @@ def type_moment(page, moment):
     page.keyboard.type(moment.strftime("%I%M") + moment.strftime("%p")[0])
 
 
-def keyboard_sign_in(page, base, username):
-    page.goto(f"{base}/login/")
-    assert focused(page.get_by_label("Username"))  # autofocus
-    page.keyboard.type(username)
-    page.keyboard.press("Tab")
-    page.keyboard.type(PASSWORD)
-    page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
-
-
 def keyboard_sign_out(page):
     tab_to(page, page.get_by_role("button", name="Sign out"))
     page.keyboard.press("Enter")
@@ -271,7 +254,7 @@ def test_a_draw_its_case_a_decision_and_a_dose_to_confirm_need_only_the_keyboard
     page = context.new_page()
 
     # The coordinator enters a draw with ALT at 3.5× ULN, known two days ago.
-    keyboard_sign_in(page, base, "chloe")
+    sign_in(page, base, "chloe", keyboard=True)
     tab_to(page, page.get_by_role("link", name="Subjects", exact=True).first)
     page.keyboard.press("Enter")
     tab_to(page, page.get_by_role("link", name="MIP-101"))
@@ -301,7 +284,7 @@ def test_a_draw_its_case_a_decision_and_a_dose_to_confirm_need_only_the_keyboard
     keyboard_sign_out(page)
 
     # The reviewer opens the case from the queue and signs an acknowledgement.
-    keyboard_sign_in(page, base, "rita")
+    sign_in(page, base, "rita", keyboard=True)
     tab_to(page, page.get_by_role("link", name="Alerts", exact=True).first)
     page.keyboard.press("Enter")
     case = page.locator("table.case-queue tbody tr").first
@@ -327,7 +310,7 @@ def test_a_draw_its_case_a_decision_and_a_dose_to_confirm_need_only_the_keyboard
     keyboard_sign_out(page)
 
     # A dose given while withheld: the form asks to confirm it, with the focus on the question.
-    keyboard_sign_in(page, base, "chloe")
+    sign_in(page, base, "chloe", keyboard=True)
     tab_to(page, page.get_by_role("link", name="Subjects", exact=True).first)
     page.keyboard.press("Enter")
     tab_to(page, page.get_by_role("link", name="MIP-101"))

@@ -19,6 +19,7 @@ from monitoring.services import lab_entry
 from subjects import defaults
 from subjects.models import Dose
 
+from .browser import sign_in
 from .factories import make_subject, results
 from .world import PASSWORD, make_user
 
@@ -58,15 +59,6 @@ def study():
     return {"subject": subject, "now": now}
 
 
-def sign_in(page, base, username):
-    page.goto(f"{base}/login/")
-    shot(page, "01-login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
-
-
 def sign_out(page):
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -78,6 +70,8 @@ def test_an_elevation_is_withheld_then_restarted_at_the_reduced_regimen_as_one_c
     base, subject, now = live_server.url, study["subject"], study["now"]
 
     # The coordinator signs in and enters a draw with ALT at 3.5× ULN (143.5 U/L, ULN 41).
+    page.goto(f"{base}/login/")
+    shot(page, "01-login")
     sign_in(page, base, "chloe")
     shot(page, "02-dashboard-coordinator")
     page.get_by_role("link", name="Subjects", exact=True).first.click()

@@ -1,6 +1,8 @@
 """The demo tells the rules v2 story, and the flows issue 11 found broken end, replayed on it,
 the way DESIGN section 3 says."""
 
+import re
+
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
@@ -78,3 +80,18 @@ def test_critical_alerts_cannot_be_acknowledged_in_bulk(client, demo):
     assert critical
     client.post(reverse("alerts_acknowledge"), {"alerts": [a.pk for a in critical]})
     assert {a.status for a in Alert.objects.filter(pk__in=[a.pk for a in critical])} == {"open"}
+
+
+def test_the_demo_sign_in_page_says_who_enrols_an_authenticator_app(client, demo, settings):
+    settings.DEBUG = True
+    page = client.get(reverse("login")).content.decode()
+    note = re.search(r'<p [^>]*id="demo-two-factor">(.*?)</p>', page, re.S).group(1)
+    assert "<code>admin</code>" in note and "<code>reviewer</code>" in note
+    assert "<code>coordinator</code>" not in note and "<code>monitor</code>" not in note
+    assert "QR code" in note and "authenticator app" in note
+
+
+def test_the_demo_reviewer_is_asked_to_enrol_at_the_first_sign_in(client, demo):
+    client.post(reverse("login"), {"username": "reviewer", "password": DEMO_PASSWORD})
+    response = client.get(reverse("alerts"))
+    assert client.get(response["Location"])["Location"].startswith(reverse("two_factor_enrol"))

@@ -16,7 +16,8 @@ from monitoring import tasks
 from monitoring.models import ExportJob
 from subjects.models import Site
 
-from .test_browser import make_user, shot, sign_in, study  # noqa: F401 (fixture)
+from .browser import sign_in
+from .test_browser import make_user, shot, study  # noqa: F401 (fixture)
 
 pytestmark = [
     pytest.mark.browser,

@@ -70,8 +70,9 @@ def test_redis_stopping_while_draws_are_entered_loses_nothing(private_redis, tmp
         assert LabDraw.objects.filter(subject__in=during).count() == 4
         assert all(SubjectSafetyState.objects.get(subject=s).pending for s in during)
         assert not any(withheld(s) for s in during)
-        client.force_login(User.objects.create_user("rita"))
-        User.objects.get(username="rita").groups.add(Group.objects.get(name="safety_reviewer"))
+        reviewer = User.objects.create_user("rita")
+        reviewer.groups.add(Group.objects.get(name="safety_reviewer"))
+        client.force_login(reviewer)
         page = client.get(reverse("subject", args=[during[0].pk]))
         assert b"Evaluation pending." in page.content
 

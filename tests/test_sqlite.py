@@ -16,6 +16,7 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django_otp.oath import totp
 
 from lib.processes import BIN, ROOT, port_open, process, spare_port, wait_until
 
@@ -29,6 +30,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from monitoring.formats.csv_import import default_study
 from monitoring.services import lab_entry
 from subjects.models import Arm, Site, Subject
@@ -40,6 +42,7 @@ coordinator.groups.add(Group.objects.get(name="coordinator"))
 site.coordinators.add(coordinator)
 reviewer = User.objects.create_user("rita", password={PASSWORD!r}, first_name="Rita")
 reviewer.groups.add(Group.objects.get(name="safety_reviewer"))
+app = TOTPDevice.objects.create(user=reviewer, name="Authenticator app", confirmed=True)
 enrolled = timezone.now().date() - timedelta(days=30)
 subjects = [
     Subject.objects.create(
@@ -51,7 +54,7 @@ subjects = [
 ALT = lab_entry.ResultEntry("ALT", Decimal(150), "U/L")
 lab_entry.record_draw(subjects[0], timezone.now() - timedelta(days=2), [ALT])
 alert = subjects[0].alerts.get(kind="withhold_dose")
-print(json.dumps({{"subjects": [s.pk for s in subjects], "alert": alert.pk}}))
+print(json.dumps({{"subjects": [s.pk for s in subjects], "alert": alert.pk, "app": app.key}}))
 """
 
 COUNT = """
@@ -98,9 +101,14 @@ class Browser:
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode(errors="replace")
 
-    def sign_in(self, username):
+    def sign_in(self, username, app_key=None):
+        """With the key of the user's authenticator app, also the second step (its code)."""
         status, _ = self.post("/login/", {"username": username, "password": PASSWORD})
         assert status == 200
+        if app_key is not None:
+            code = f"{totp(bytes.fromhex(app_key)):06d}"
+            status, page = self.post("/login/verify/", {"code": code})
+            assert status == 200 and "Dashboard" in page
         return self
 
 
@@ -165,7 +173,7 @@ def test_concurrent_entries_on_sqlite_all_succeed_in_turn(sqlite_site):
     tokens = [b.form_token(path) for b, (_, path, _) in zip(browsers, entries, strict=True)]
 
     # The reviewer signs a "confirm", and the button is pressed twice.
-    reviewer = Browser(base).sign_in("rita")
+    reviewer = Browser(base).sign_in("rita", sqlite_site["app"])
     alert_path = f"/alerts/{sqlite_site['alert']}/"
     token = reviewer.form_token(alert_path)
     decision = {"action": "confirm", "reason": "Repeat ALT 3.6× ULN.", "password": PASSWORD}

@@ -6,11 +6,12 @@ import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 from django.urls import reverse
 
 from monitoring.formats import lab_upload
 from monitoring.models import Alert, LabDraw, LabResult
+
+from .world import SignInClient
 
 pytestmark = pytest.mark.django_db
 
@@ -190,7 +191,7 @@ def test_a_file_with_a_missing_column_or_bad_encoding_is_explained(client, world
 def test_another_session_cannot_confirm_an_upload(client, world):
     client.force_login(world["coordinator"])
     token = token_of(upload(client, GOOD))
-    intruder = Client()
+    intruder = SignInClient()
     intruder.force_login(world["staff"])
     before = counts()
     response = intruder.post(reverse("lab_import_confirm"), {"t": token, "action": "import"})

@@ -1,15 +1,23 @@
 """The tests' users and small study: make_user for every test, and build_world (the `world`
 fixture of conftest.py) for the report, export, SDTM and web import tests, made through the
-services the way users make it: two sites, a coordinator of each, a reviewer, a monitor, staff."""
+services the way users make it: two sites, a coordinator of each, a reviewer, a monitor, staff.
+Those who need a second factor get an authenticator app (second_factor) whose codes the tests
+compute (totp_code); SignInClient, the tests' `client`, passes that step in force_login."""
 
+import time
 from datetime import timedelta
 
 from django.contrib.auth.models import Group, User
+from django.test import Client
 from django.utils import timezone
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from monitoring.evaluation import runner
 from monitoring.models import Alert
-from monitoring.services import lab_entry, review
+from monitoring.services import lab_entry, review, two_factor
+from subjects import access
 from subjects.models import Dose
 
 from .factories import make_subject, results
@@ -27,6 +35,43 @@ def make_user(username, group=None, **extra):
     if group:
         user.groups.add(Group.objects.get(name=group))
     return user
+
+
+def second_factor(user) -> TOTPDevice:
+    """The user's enrolled authenticator app, enrolled now if they have none."""
+    device = TOTPDevice.objects.devices_for_user(user, confirmed=True).first()
+    if device is None:
+        device = TOTPDevice.objects.create(
+            user=user, name=two_factor.APP_DEVICE_NAME, confirmed=True
+        )
+    return device
+
+
+def totp_code(device) -> str:
+    """The code the user's app shows now, as django-otp computes it (django_otp.oath.TOTP), at
+    a time step after the last one used: a code is accepted once, and a test signs in again
+    within 30 seconds. Waits for the next step when the allowed ones are used up."""
+    device.refresh_from_db()
+    app = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    now = app.t()
+    wanted = max(now, device.last_t + 1)
+    if wanted > now + device.tolerance:
+        time.sleep(device.step - (time.time() - device.t0) % device.step + 0.1)
+        return totp_code(device)
+    app.drift = device.drift + (wanted - now)
+    return f"{app.token():0{device.digits}d}"
+
+
+class SignInClient(Client):
+    """The test client whose force_login also passes the second step for those who need it, as
+    django_otp.login would: the session holds the verified device (DEVICE_ID_SESSION_KEY)."""
+
+    def force_login(self, user, backend=None):
+        super().force_login(user, backend)
+        if access.needs_second_factor(user):
+            session = self.session
+            session[DEVICE_ID_SESSION_KEY] = second_factor(user).persistent_id
+            session.save()
 
 
 def build_world(capture):

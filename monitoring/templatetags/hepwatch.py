@@ -32,6 +32,13 @@ def has_role(user, role):
 
 
 @register.filter
+def awaits_second_factor(user):
+    """Signed in with a password, the second factor still to come: the menu is not offered."""
+    is_verified = getattr(user, "is_verified", None)  # set by django-otp's middleware
+    return access.needs_second_factor(user) and is_verified is not None and not is_verified()
+
+
+@register.filter
 def role_label(user):
     return access.role_label(user)
 

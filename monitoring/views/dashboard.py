@@ -34,6 +34,13 @@ class SignInView(LoginView):
                     for username, group, name, sites in demo.DEMO_USERS
                 ]
                 context["demo_password"] = demo.DEMO_PASSWORD
+                context["demo_second_factor"] = [
+                    user.username
+                    for user in User.objects.filter(username__in=[*names, "admin"]).order_by(
+                        "username"
+                    )
+                    if access.needs_second_factor(user)
+                ]
         return context
 
 

@@ -38,3 +38,7 @@ class Command(BaseCommand):
             unblinded = " + unblinded" if username in demo.DEMO_UNBLINDED else ""
             self.stdout.write(f"  {username:<16} {group}{unblinded}{where}")
         self.stdout.write(f"  {'admin':<16} staff (Django admin)")
+        self.stdout.write(
+            "Safety reviewers, unblinded users and admin also confirm each sign-in with a code "
+            "from an authenticator app: their first sign-in shows a QR code to scan."
+        )
