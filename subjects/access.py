@@ -56,6 +56,18 @@ def can_decide(user) -> bool:
     return is_reviewer(user)
 
 
+def can_raise_queries(user) -> bool:
+    """Open a data query on a recorded value, close it or send it back: monitors and safety
+    reviewers (any of them, not only the one who opened it)."""
+    return bool(roles(user) & {MONITOR, SAFETY_REVIEWER})
+
+
+def can_answer_queries(user) -> bool:
+    """Answer a data query, by a correction or an explanation: the site's coordinators (the
+    query's site is checked by looking it up among the visible subjects)."""
+    return is_coordinator(user)
+
+
 def role_label(user) -> str:
     names = [ROLE_LABELS[r] for r in (COORDINATOR, SAFETY_REVIEWER, MONITOR) if r in roles(user)]
     if not names and user.is_staff:
@@ -101,6 +113,10 @@ ONLY_COORDINATORS_DOSES = "Only a study coordinator of the subject's site record
 ONLY_REVIEWERS = "Only a safety reviewer signs decisions on alerts and acknowledges them."
 STUDY_ONLY = "The study report and exports are for monitors, safety reviewers and staff."
 IMPORT_ONLY = "The lab import is for study coordinators and staff."
+ONLY_MONITORS_QUERY = (
+    "Only a monitor or a safety reviewer opens, closes or sends back a data query."
+)
+ONLY_COORDINATORS_ANSWER = "Only a study coordinator of the subject's site answers data queries."
 
 
 def can_see_study(user) -> bool:

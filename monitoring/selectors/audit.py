@@ -7,7 +7,7 @@ from fractions import Fraction
 from django.contrib.auth.models import User
 
 from monitoring import rules, units
-from monitoring.models import Alert, Decision, LabDraw, LabResult
+from monitoring.models import Alert, DataQuery, Decision, LabDraw, LabResult
 from subjects.models import Dose, Subject
 
 ENGINE = "hepwatch rules"
@@ -72,6 +72,8 @@ def _describe(model_label, record, names):
         return f"Alert {record.rule} {rules.RULE_BY_KIND[record.kind].label}"
     if model_label == "Decision":
         return f"Decision of {rules.when(record.signed_at)}"
+    if model_label == "Data query":
+        return f"Data query {record.id}"
     return model_label
 
 
@@ -112,6 +114,8 @@ def _name(obj):
         return f"dose of {rules.when(obj.administered_at)}"
     if isinstance(obj, Alert):
         return f"alert {obj.rule} {obj.get_kind_display()}"
+    if isinstance(obj, LabResult):
+        return f"{obj.analyte} of the lab draw of {rules.when(obj.draw.collected_at)}"
     return str(obj)
 
 
@@ -148,9 +152,9 @@ def _who(model_label, record, names):
 
 
 def subject_history(subject: Subject) -> list:
-    """Every recorded change to the subject and its doses, draws, results, alerts and decisions,
-    newest first: who, when, what, old → new (with units, and people and records by name), and
-    the reason given."""
+    """Every recorded change to the subject and its doses, draws, results, alerts, decisions and
+    data queries, newest first: who, when, what, old → new (with units, and people and records
+    by name), and the reason given (for a data query, the step's text)."""
     draw_ids = list(LabDraw.history.filter(subject_id=subject.pk).values_list("id", flat=True))
     querysets = [
         ("Subject", Subject.history.filter(id=subject.pk)),
@@ -159,6 +163,7 @@ def subject_history(subject: Subject) -> list:
         ("Lab result", LabResult.history.filter(draw_id__in=set(draw_ids))),
         ("Alert", Alert.history.filter(subject_id=subject.pk)),
         ("Decision", Decision.history.filter(subject_id=subject.pk)),
+        ("Data query", DataQuery.history.filter(subject_id=subject.pk)),
     ]
     sources = []
     for label, records in querysets:

@@ -8,7 +8,7 @@ from django_tables2 import RequestConfig
 from monitoring.filters import SubjectFilter
 from monitoring.forms import DRAW_ANALYTES
 from monitoring.reports import charts
-from monitoring.selectors import audit, subject_pages
+from monitoring.selectors import audit, data_queries, subject_pages
 from monitoring.services import dosing
 from monitoring.tables import EXPORT_FORMATS, SubjectTable, export_response, query_without
 from subjects import access
@@ -38,7 +38,10 @@ def subject_detail(request, pk):
     subject = access.subject_for(request.user, pk)
     timeline = subject_pages.subject_timeline(subject)
     liver = charts.liver_chart(timeline)
+    queries = list(data_queries.subject_queries(subject))
     context = {
+        "queries": queries,
+        "queried": data_queries.by_row(queries),
         "subject": subject,
         "timeline": timeline,
         "safety": subject_pages.safety_state(subject),
