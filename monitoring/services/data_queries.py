@@ -43,8 +43,14 @@ def _save(query, user, action, text, **step):
     query._change_reason = f"{DataQueryStep.Action(action).label}: {text}"
     query._history_user = user
     query.save()
-    DataQueryStep.objects.create(query=query, action=action, author=user, at=now, text=text, **step)
-    return query
+    return DataQueryStep.objects.create(
+        query=query, action=action, author=user, at=now, text=text, **step
+    )
+
+
+def _tell(step):
+    """E-mail about this step once the transaction commits."""
+    transaction.on_commit(lambda: notifications.notify_query_step(step.pk))
 
 
 @transaction.atomic
@@ -62,8 +68,7 @@ def open_query(user, target, question) -> DataQuery:
     query = DataQuery(
         subject=subject, question=question, opened_by=user, opened_at=now, **{kind: target}
     )
-    _save(query, user, DataQueryStep.Action.OPENED, question, at=now)
-    transaction.on_commit(lambda: notifications.notify_query_step(query.pk))
+    _tell(_save(query, user, DataQueryStep.Action.OPENED, question, at=now))
     return query
 
 
@@ -82,8 +87,7 @@ def answer(query, user, text) -> DataQuery:
 def _answered(query, user, action, text, **step):
     now = timezone.now()
     query.status, query.answered_at = DataQuery.Status.ANSWERED, now
-    _save(query, user, action, text, at=now, **step)
-    transaction.on_commit(lambda: notifications.notify_query_step(query.pk))
+    _tell(_save(query, user, action, text, at=now, **step))
     return query
 
 
@@ -151,7 +155,8 @@ def close(query, user, note="") -> DataQuery:
         note = (note or "").strip() or "answer accepted"
     now = timezone.now()
     query.status, query.closed_by, query.closed_at = DataQuery.Status.CLOSED, user, now
-    return _save(query, user, DataQueryStep.Action.CLOSED, note, at=now)
+    _save(query, user, DataQueryStep.Action.CLOSED, note, at=now)
+    return query
 
 
 @transaction.atomic
@@ -164,6 +169,5 @@ def send_back(query, user, follow_up) -> DataQuery:
     if query.status != DataQuery.Status.ANSWERED:
         raise EntryError("status", "only an answered query can be sent back")
     query.status, query.answered_at = DataQuery.Status.OPEN, None
-    _save(query, user, DataQueryStep.Action.REOPENED, follow_up)
-    transaction.on_commit(lambda: notifications.notify_query_step(query.pk))
+    _tell(_save(query, user, DataQueryStep.Action.REOPENED, follow_up))
     return query

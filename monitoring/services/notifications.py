@@ -79,16 +79,16 @@ def _asker_emails(query):
     return sorted({u.email for u in askers if u.is_active and u.email})
 
 
-def notify_query_step(query_pk) -> int:
-    """E-mail about a data query's latest step: an opened or sent-back query to the site's
+def notify_query_step(step_pk) -> int:
+    """E-mail about a step of a data query: an opened or sent-back query to the site's
     coordinators, an answer to those who asked. Returns how many messages were sent (0 or 1);
     never raises, like notify_reviewers: the query is in the app whether or not mail went out."""
+    step = DataQueryStep.objects.select_related("author").get(pk=step_pk)
     query = (
         DataQuery.objects.select_related("subject__site", "opened_by")
         .prefetch_related("steps__author")
-        .get(pk=query_pk)
+        .get(pk=step.query_id)
     )
-    step = list(query.steps.all())[-1]
     author = step.author.get_full_name() or step.author.get_username()
     if step.action in (DataQueryStep.Action.OPENED, DataQueryStep.Action.REOPENED):
         recipients = coordinator_emails(query.subject.site)
