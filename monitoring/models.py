@@ -375,6 +375,9 @@ class DataQuery(models.Model):
     dose = models.ForeignKey(
         Dose, null=True, blank=True, on_delete=models.PROTECT, related_name="data_queries"
     )
+    about = models.CharField(
+        max_length=300, help_text="What was queried, as it stood when the query was opened."
+    )
     question = models.TextField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     opened_by = models.ForeignKey(
@@ -419,9 +422,9 @@ class DataQuery(models.Model):
         """The draw queried, or the draw of the result queried (None for a dose)."""
         return self.result.draw if self.result_id else self.draw
 
-    @property
-    def target_text(self):
-        """What is queried, in words: the result with its value, the draw or the dose."""
+    def describe_target(self):
+        """What is queried, in words, as it stands now: the result with its value, the draw or
+        the dose (`about` keeps it as it stood when the query was opened)."""
         if self.result_id:
             r = self.result
             return (

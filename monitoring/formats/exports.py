@@ -333,7 +333,7 @@ def queries_dataset(subjects=None, *, queries=None) -> Dataset:
                 q.subject.subject_id,
                 q.subject.site.code,
                 q.pk,
-                q.target_text,
+                q.about,
                 q.status,
                 q.question,
                 _person(q.opened_by),

@@ -57,13 +57,12 @@ def subject_queries(subject):
 
 
 def by_row(queries) -> dict:
-    """{("draw", pk) | ("result", pk) | ("dose", pk): [queries]}, and every query of a result
-    also under its draw, so a lab table row shows the queries on it and on its values."""
+    """{("draw", pk) | ("result", pk) | ("dose", pk): [queries]}: a lab table flags a draw's
+    row for the queries on the whole draw, and a value's cell for those on that result."""
     rows = {}
     for query in queries:
         if query.result_id:
             rows.setdefault(("result", query.result_id), []).append(query)
-            rows.setdefault(("draw", query.result.draw_id), []).append(query)
         elif query.draw_id:
             rows.setdefault(("draw", query.draw_id), []).append(query)
         else:

@@ -68,6 +68,7 @@ def open_query(user, target, question) -> DataQuery:
     query = DataQuery(
         subject=subject, question=question, opened_by=user, opened_at=now, **{kind: target}
     )
+    query.about = query.describe_target()
     _tell(_save(query, user, DataQueryStep.Action.OPENED, question, at=now))
     return query
 

@@ -103,7 +103,7 @@ def notify_query_step(step_pk) -> int:
     base = settings.HEPWATCH_BASE_URL.rstrip("/")
     subject_line = f"[hepwatch] {verb} {query.pk} for {query.subject}, site {query.subject.site}"
     lines = [
-        f"{verb} on {query.target_text} — subject {query.subject}, site {query.subject.site}.",
+        f"{verb} on {query.about} — subject {query.subject}, site {query.subject.site}.",
         "",
         f"Question ({query.opened_by.get_full_name() or query.opened_by.get_username()}):",
         f"  {query.question}",
