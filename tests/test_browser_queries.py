@@ -57,6 +57,7 @@ def test_a_query_runs_from_opening_to_closing_across_the_roles(page, live_server
     expect(page.get_by_label("About")).to_have_value(f"result-{alt.pk}")
     page.get_by_role("button", name="Open the query").click()
     expect(page.get_by_text("A question is required")).to_be_visible()  # empty: refused
+    shot(page, "q0-query-form-refused")
     page.get_by_label("Question for the site").fill(
         "ALT 143.5 U/L is seven times the baseline: please check it against the lab report."
     )

@@ -413,3 +413,10 @@ def test_the_queries_export_from_the_list_and_the_exports_page(client, w):
         "ALT 143.5 U/L: please check the lab report."
     )
     assert DataQueryStep.objects.filter(query=query).count() == 2
+
+
+def test_the_normal_correction_form_points_to_the_open_query_on_its_value(client, w):
+    query = open_on_alt(w)
+    client.force_login(w["coordinator"])
+    page = client.get(reverse("result_correct", args=[w["result"].pk])).content.decode()
+    assert reverse("data_query_correct", args=[query.pk, w["result"].pk]) in page

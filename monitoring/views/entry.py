@@ -100,10 +100,19 @@ def result_correct(request, pk):
                 request, f"{result.analyte} corrected. The subject is being re-evaluated."
             )
             return redirect("subject", pk=result.draw.subject_id)
+    open_queries = data_queries.subject_queries(result.draw.subject).filter(
+        Q(result=result) | Q(draw=result.draw), status="open"
+    )
     return render(
         request,
         "monitoring/correction_form.html",
-        {"result": result, "draw": result.draw, "subject": result.draw.subject, "form": form},
+        {
+            "result": result,
+            "draw": result.draw,
+            "subject": result.draw.subject,
+            "form": form,
+            "open_queries": open_queries,
+        },
     )
 
 
