@@ -141,6 +141,8 @@ def test_another_sites_coordinator_finds_no_such_query(client, w):
     assert client.post(correct, {"value": "14.35", "unit": "U/L", "reason": "x"}).status_code == 404
     listing = client.get(reverse("data_queries") + "?status=all").content.decode()
     assert "MIP-001" not in listing
+    with pytest.raises(EntryError):
+        data_queries.answer(query, w["other_coordinator"], "Fine")
     query.refresh_from_db()
     assert query.status == "open"
 
@@ -261,7 +263,9 @@ def test_an_unanswered_query_is_closed_only_with_a_note(client, w):
     client.force_login(w["monitor"])
     response = post_step(client, query, "close", note="")
     assert response.status_code == 400
-    assert "why the query is closed without an answer" in response.content.decode()
+    assert "a query nobody answered is closed only with a note saying why" in (
+        response.content.decode()
+    )
     post_step(client, query, "close", note="Opened on the wrong subject.")
     query.refresh_from_db()
     assert query.status == "closed"

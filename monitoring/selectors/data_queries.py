@@ -42,9 +42,14 @@ def awaiting(user):
 
 
 def awaiting_count(user) -> int:
+    """How many queries wait for the user: counted once per request (the navigation shows it on
+    every page, the dashboard too), like access.roles."""
     if not (access.can_answer_queries(user) or access.can_raise_queries(user)):
         return 0
-    return awaiting(user).count()
+    cached = getattr(user, "_hepwatch_queries_waiting", None)
+    if cached is None:
+        cached = user._hepwatch_queries_waiting = awaiting(user).count()
+    return cached
 
 
 def subject_queries(subject):

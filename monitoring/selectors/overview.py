@@ -60,7 +60,7 @@ def dashboard(user, *, recent=12) -> Dashboard:
         recent=recent_activity(subjects, recent),
         subject_count=subjects.count(),
         queries=list(waiting[:10]),
-        queries_waiting=waiting.count(),
+        queries_waiting=data_queries.awaiting_count(user),
     )
 
 

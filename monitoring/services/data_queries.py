@@ -27,7 +27,16 @@ def _text(text, field, what):
     try:
         return inputs.visible_text(text, what)
     except ValueError as error:
-        raise EntryError(field, f"{error}: write {what}") from None
+        raise EntryError(field, str(error)) from None
+
+
+def _check_answerer(user, query):
+    """Only a coordinator of the query's site answers it."""
+    if not (
+        access.can_answer_queries(user)
+        and access.visible_subjects(user).filter(pk=query.subject_id).exists()
+    ):
+        raise EntryError("user", access.ONLY_COORDINATORS_ANSWER)
 
 
 def _locked(query) -> DataQuery:
@@ -76,8 +85,7 @@ def open_query(user, target, question) -> DataQuery:
 @transaction.atomic
 def answer(query, user, text) -> DataQuery:
     """Answer an open query by explaining why the value stands."""
-    if not access.can_answer_queries(user):
-        raise EntryError("user", access.ONLY_COORDINATORS_ANSWER)
+    _check_answerer(user, query)
     text = _text(text, "answer", "the answer")
     query = _locked(query)
     if query.status != DataQuery.Status.OPEN:
@@ -96,8 +104,7 @@ def _answered(query, user, action, text, **step):
 def answer_by_correction(query, user, result, *, value, unit, reported_uln, reason) -> DataQuery:
     """Answer an open query by correcting a lab result of its target through the normal
     correction (its reason in the result's history, naming the query; the subject re-evaluated)."""
-    if not access.can_answer_queries(user):
-        raise EntryError("user", access.ONLY_COORDINATORS_ANSWER)
+    _check_answerer(user, query)
     reason = _text(reason, "reason", "the reason for the correction")
     query = _locked(query)
     if query.status != DataQuery.Status.OPEN:
@@ -151,7 +158,12 @@ def close(query, user, note="") -> DataQuery:
         raise EntryError("user", access.ONLY_MONITORS_QUERY)
     query = _locked(query)
     if query.status == DataQuery.Status.OPEN:
-        note = _text(note, "note", "why the query is closed without an answer")
+        try:
+            note = inputs.visible_text(note)
+        except ValueError:
+            raise EntryError(
+                "note", "a query nobody answered is closed only with a note saying why"
+            ) from None
     else:
         note = (note or "").strip() or "answer accepted"
     now = timezone.now()
