@@ -4,6 +4,8 @@ from django.contrib import admin
 from monitoring import rules
 from monitoring.models import (
     Alert,
+    DataQuery,
+    DataQueryStep,
     Decision,
     LabDraw,
     LabResult,
@@ -112,3 +114,26 @@ class DecisionAdmin(ClinicalRecordAdmin):
     list_display = ["subject", "action", "regimen", "reviewer", "signed_at", "transcribed"]
     list_filter = ["action", "transcribed"]
     search_fields = ["subject__subject_id", "reason"]
+
+
+class DataQueryStepInline(admin.TabularInline):
+    model = DataQueryStep
+    extra = 0
+    fields = ["at", "action", "author", "text", "correction"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DataQuery)
+class DataQueryAdmin(ClinicalRecordAdmin):
+    """Read-only, open or closed: every step goes through the app (monitoring/services/
+    data_queries.py), where it is recorded with its author, time and text, and a closed query
+    is refused."""
+
+    list_display = ["pk", "subject", "status", "opened_by", "opened_at", "closed_at"]
+    list_filter = ["status", "subject__site"]
+    search_fields = ["subject__subject_id", "question"]
+    inlines = [DataQueryStepInline]

@@ -362,3 +362,118 @@ class ExportJob(models.Model):
     def kept_until(self):
         """When the cleanup task (services.export_jobs.delete_expired) deletes it and its file."""
         return self.created_at + timedelta(days=settings.HEPWATCH_EXPORT_RETENTION_DAYS)
+
+
+class DataQuery(models.Model):
+    """A monitor's or safety reviewer's question about one recorded value (a draw, a single lab
+    result or a dose), answered by the site's coordinators with a correction or an explanation,
+    then closed by a monitor or reviewer. Every step is a DataQueryStep; a closed query is never
+    changed again (monitoring/services/data_queries.py refuses)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ANSWERED = "answered", "Answered"
+        CLOSED = "closed", "Closed"
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="data_queries")
+    draw = models.ForeignKey(
+        LabDraw, null=True, blank=True, on_delete=models.PROTECT, related_name="data_queries"
+    )
+    result = models.ForeignKey(
+        LabResult, null=True, blank=True, on_delete=models.PROTECT, related_name="data_queries"
+    )
+    dose = models.ForeignKey(
+        Dose, null=True, blank=True, on_delete=models.PROTECT, related_name="data_queries"
+    )
+    about = models.CharField(
+        max_length=300, help_text="What was queried, as it stood when the query was opened."
+    )
+    question = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    opened_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "data queries"
+        constraints = [
+            models.CheckConstraint(
+                name="data_query_one_target",
+                condition=(
+                    models.Q(draw__isnull=False, result__isnull=True, dose__isnull=True)
+                    | models.Q(draw__isnull=True, result__isnull=False, dose__isnull=True)
+                    | models.Q(draw__isnull=True, result__isnull=True, dose__isnull=False)
+                ),
+            )
+        ]
+        indexes = [models.Index(fields=["status", "subject"], name="data_query_status_idx")]
+        ordering = ["-opened_at", "-pk"]
+
+    def __str__(self):
+        return f"Query {self.pk} on {self.subject}"
+
+    @property
+    def is_closed(self):
+        return self.status == self.Status.CLOSED
+
+    @property
+    def target(self):
+        return self.result or self.draw or self.dose
+
+    @property
+    def target_draw(self):
+        """The draw queried, or the draw of the result queried (None for a dose)."""
+        return self.result.draw if self.result_id else self.draw
+
+    def describe_target(self):
+        """What is queried, in words, as it stands now: the result with its value, the draw or
+        the dose (`about` keeps it as it stood when the query was opened)."""
+        if self.result_id:
+            r = self.result
+            return (
+                f"{r.analyte} {units.format_number(r.value)} {units.unit_label(r.unit)} of the "
+                f"lab draw of {rules.when(r.draw.collected_at)}"
+            )
+        if self.draw_id:
+            return f"Lab draw of {rules.when(self.draw.collected_at)}"
+        return (
+            f"Dose of {units.format_number(self.dose.dose_mg)} mg on "
+            f"{rules.when(self.dose.administered_at)}"
+        )
+
+
+class DataQueryStep(models.Model):
+    """One step of a data query, as written and never changed: who, when, what they said, and
+    for an answer by correction the value before and after."""
+
+    class Action(models.TextChoices):
+        OPENED = "opened", "Opened"
+        ANSWERED = "answered", "Answered"
+        CORRECTED = "corrected", "Answered with a correction"
+        REOPENED = "reopened", "Sent back"
+        CLOSED = "closed", "Closed"
+
+    query = models.ForeignKey(DataQuery, on_delete=models.PROTECT, related_name="steps")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+    text = models.TextField()
+    corrected_result = models.ForeignKey(
+        LabResult, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    correction = models.CharField(
+        max_length=300, blank=True, help_text="The value before and after, for a correction."
+    )
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self):
+        return f"{self.get_action_display()} by {self.author} at {self.at:%Y-%m-%d %H:%M}"

@@ -28,6 +28,8 @@ STATUS_STYLE = {
     "acknowledged": "status-acknowledged",
     "resolved": "status-resolved",
     "retracted": "status-retracted",
+    "answered": "status-answered",
+    "closed": "status-resolved",
 }
 ANALYTE_LABELS = {
     "ALT": "ALT",

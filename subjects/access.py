@@ -73,6 +73,18 @@ def needs_second_factor(user) -> bool:
     return user.is_staff or user.is_superuser or bool(roles(user) & {SAFETY_REVIEWER, UNBLINDED})
 
 
+def can_raise_queries(user) -> bool:
+    """Open a data query on a recorded value, close it or send it back: monitors and safety
+    reviewers (any of them, not only the one who opened it)."""
+    return bool(roles(user) & {MONITOR, SAFETY_REVIEWER})
+
+
+def can_answer_queries(user) -> bool:
+    """Answer a data query, by a correction or an explanation: the site's coordinators (the
+    query's site is checked by looking it up among the visible subjects)."""
+    return is_coordinator(user)
+
+
 def role_label(user) -> str:
     shown = (COORDINATOR, SAFETY_REVIEWER, MONITOR, UNBLINDED)
     names = [ROLE_LABELS[r] for r in shown if r in roles(user)]
@@ -199,6 +211,10 @@ ONLY_REVIEWERS = "Only a safety reviewer signs decisions on alerts and acknowled
 ONLY_REVIEWERS_UNBLIND = "Only a safety reviewer unblinds a subject in an emergency."
 STUDY_ONLY = "The study report and exports are for monitors, safety reviewers and staff."
 IMPORT_ONLY = "The lab import is for study coordinators and staff."
+ONLY_MONITORS_QUERY = (
+    "Only a monitor or a safety reviewer opens, closes or sends back a data query."
+)
+ONLY_COORDINATORS_ANSWER = "Only a study coordinator of the subject's site answers data queries."
 
 
 def can_see_study(user) -> bool:

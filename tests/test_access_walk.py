@@ -5,6 +5,8 @@ pattern without a line in EXPECTED fails the walk."""
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from monitoring.services import data_queries
+
 from .test_views import two_sites  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
@@ -67,6 +69,12 @@ EXPECTED = {
     "export_job": (302, 403, 403, 404, 404),
     "export_job_status": (302, 403, 403, 404, 404),
     "export_job_download": (302, 403, 403, 404, 404),
+    # Data queries (tests/test_data_queries.py): monitors and reviewers open them, the site's
+    # coordinators answer (a correction's form is theirs alone).
+    "data_queries": (302, 200, 200, 200, 200),
+    "data_query_new": (302, 403, 403, 200, 200),
+    "data_query": (302, 200, 404, 200, 200),
+    "data_query_correct": (302, 200, 404, 403, 403),
 }
 HEALTH = (200, 503)  # /healthz needs no sign-in; 503 while no worker has sent a heartbeat
 
@@ -90,6 +98,7 @@ def url_for(name, w):
         "subject_status": [subject],
         "subject_history": [subject],
         "subject_unblind": [subject],
+        "data_query_new": [subject],
         "draw_new": [subject],
         "dose_new": [subject],
         "subject_report_pdf": [subject],
@@ -106,6 +115,10 @@ def url_for(name, w):
         return reverse(name, args=["audit"])
     if name in ("export_job", "export_job_status", "export_job_download"):
         return reverse(name, args=[999999])
+    if name == "data_query_correct":
+        return reverse(name, args=[w["query"].pk, w["result"].pk])
+    if name == "data_query":
+        return reverse(name, args=[w["query"].pk])
     if name == "study_export_download":
         return reverse(name, kwargs={"name": "subjects", "fmt": "csv"})
     return reverse(name, args=args)
@@ -122,12 +135,19 @@ def test_every_url_pattern_has_an_expectation():
     assert url_names() == set(EXPECTED)
 
 
+@pytest.fixture
+def walked(two_sites):  # noqa: F811
+    """two_sites with an open data query on the own subject's ALT, from the monitor."""
+    query = data_queries.open_query(two_sites["monitor"], two_sites["result"], "Is 143.5 right?")
+    return {**two_sites, "query": query}
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_every_url_answers_each_role_as_expected(client, two_sites, name):  # noqa: F811
-    url = url_for(name, two_sites)
+def test_every_url_answers_each_role_as_expected(client, walked, name):
+    url = url_for(name, walked)
     got = []
     for role in ROLES:
-        response = as_role(client, two_sites, role).get(url)
+        response = as_role(client, walked, role).get(url)
         got.append(
             "health"
             if response.status_code in HEALTH and name == "healthz"
@@ -151,16 +171,17 @@ LISTINGS = [
     "/subjects/?site=1",
     "/labs/import/",
     "/api/v1/subjects/",
+    "/queries/?status=all",
+    "/queries/?status=all&export=csv",
+    "/queries/?status=all&export=xlsx",
 ]
 
 
 @pytest.mark.parametrize("url", LISTINGS)
-def test_nothing_of_another_site_leaks_into_a_coordinators_pages_or_exports(
-    client,
-    two_sites,  # noqa: F811
-    url,
-):
-    response = as_role(client, two_sites, "other_coordinator").get(url)
+def test_nothing_of_another_site_leaks_into_a_coordinators_pages_or_exports(client, walked, url):
+    other_draw = walked["other"].draws.first()
+    data_queries.open_query(walked["monitor"], other_draw, "Was this drawn fasting?")
+    response = as_role(client, walked, "other_coordinator").get(url)
     assert response.status_code == 200
     body = b"".join(response) if response.streaming else response.content
     if url.endswith("xlsx"):

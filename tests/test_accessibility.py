@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 from monitoring import demo, rules
 from monitoring.evaluation import runner
 from monitoring.models import Alert, Decision, LabDraw, LabResult
-from monitoring.services import lab_entry
+from monitoring.services import data_queries, lab_entry
 from subjects import defaults
 from subjects.models import Dose, Subject
 
@@ -107,13 +107,20 @@ def demo_world():
         Alert.objects.filter(case_at__isnull=False, status="open").exclude(subject=every).first()
     )
     draw = LabDraw.objects.filter(subject=every).latest("collected_at")
+    result = LabResult.objects.filter(draw=draw, analyte="ALT").get()
+    monitor = User.objects.get(username="monitor")
+    query = data_queries.open_query(monitor, result, "ALT doubled in ten days: please check.")
+    answered = data_queries.open_query(monitor, draw, "Was this draw taken fasting?")
+    data_queries.answer(answered, User.objects.get(username="coordinator"), "Yes, fasting.")
     return {
         "every": every,
         "hys_law": hys_law,
         "case": case,
         "open_case": open_case,
         "draw": draw,
-        "result": LabResult.objects.filter(draw=draw, analyte="ALT").get(),
+        "result": result,
+        "query": query,
+        "answered": answered,
     }
 
 
@@ -145,6 +152,10 @@ def pages_of(role, w):
         f"/alerts/{w['open_case'].pk}/",
         "/rules/",
         "/no-such-page/",
+        "/queries/",
+        "/queries/?status=all",
+        f"/queries/{w['query'].pk}/",
+        f"/queries/{w['answered'].pk}/",
     ]
     if role in ("coordinator", "admin"):
         common += [
@@ -152,9 +163,10 @@ def pages_of(role, w):
             f"/subjects/{every}/doses/new/",
             f"/results/{w['result'].pk}/correct/",
             "/labs/import/",
+            f"/queries/{w['query'].pk}/correct/{w['result'].pk}/",
         ]
     if role in ("reviewer", "monitor", "admin"):
-        common += ["/reports/", "/reports/exports/"]
+        common += ["/reports/", "/reports/exports/", f"/subjects/{every}/queries/new/"]
     if role == "coordinator":
         common += ["/reports/"]  # the 403 page
     return common

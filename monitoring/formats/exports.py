@@ -1,4 +1,4 @@
-"""Study exports: subjects, doses, labs, alerts and decisions as CSV and XLSX.
+"""Study exports: subjects, doses, labs, alerts, decisions and data queries as CSV and XLSX.
 
 The subjects, doses and labs files begin with the columns of DESIGN section 5, in that order, so
 `import_csv` reads them back to the same data; further columns (ignored by the import) carry what
@@ -23,12 +23,12 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from monitoring import units
-from monitoring.models import Alert, Decision, LabResult
+from monitoring.models import Alert, DataQuery, Decision, LabResult
 from subjects.access import BLINDED
 from subjects.models import Dose, Subject
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-DATASETS = ("subjects", "doses", "labs", "alerts", "decisions")
+DATASETS = ("subjects", "doses", "labs", "alerts", "decisions", "queries")
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -293,12 +293,80 @@ def decisions_dataset(subjects=None, sees_arm=None) -> Dataset:
     return Dataset("decisions", header, rows)
 
 
+def _person(user):
+    return (user.get_full_name() or user.get_username()) if user else ""
+
+
+def queries_dataset(subjects=None, *, queries=None) -> Dataset:
+    """Data queries (of `subjects`, or the given `queries`): what is queried, the question,
+    where it stands, the latest answer (and correction) and the close, and every step in order."""
+    if queries is None:
+        queries = DataQuery.objects.all()
+        if subjects is not None:
+            queries = queries.filter(subject__in=subjects)
+    header = [
+        "subject_id",
+        "site",
+        "query_id",
+        "about",
+        "status",
+        "question",
+        "opened_by",
+        "opened_at",
+        "answer",
+        "correction",
+        "answered_by",
+        "answered_at",
+        "closed_by",
+        "closed_at",
+        "close_note",
+        "steps",
+    ]
+
+    def rows():
+        for q in (
+            queries.select_related(
+                "subject__site", "opened_by", "closed_by", "draw", "result__draw", "dose"
+            )
+            .prefetch_related("steps__author")
+            .order_by("subject__subject_id", "opened_at", "pk")
+        ):
+            steps = list(q.steps.all())
+            answers = [s for s in steps if s.action in ("answered", "corrected")]
+            last = answers[-1] if answers and q.status != DataQuery.Status.OPEN else None
+            closing = steps[-1] if q.is_closed else None
+            yield [
+                q.subject.subject_id,
+                q.subject.site.code,
+                q.pk,
+                q.about,
+                q.status,
+                q.question,
+                _person(q.opened_by),
+                q.opened_at,
+                last.text if last else "",
+                last.correction if last else "",
+                _person(last.author) if last else "",
+                q.answered_at,
+                _person(q.closed_by),
+                q.closed_at,
+                closing.text if closing else "",
+                " | ".join(
+                    f"{iso(s.at)} {s.get_action_display()} by {_person(s.author)}: {s.text}"
+                    for s in steps
+                ),
+            ]
+
+    return Dataset("queries", header, rows())
+
+
 BUILDERS = {
     "subjects": subjects_dataset,
     "doses": doses_dataset,
     "labs": labs_dataset,
     "alerts": alerts_dataset,
     "decisions": decisions_dataset,
+    "queries": queries_dataset,
 }
 
 

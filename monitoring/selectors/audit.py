@@ -7,7 +7,7 @@ from fractions import Fraction
 from django.contrib.auth.models import User
 
 from monitoring import rules, units
-from monitoring.models import Alert, Decision, LabDraw, LabResult
+from monitoring.models import Alert, DataQuery, Decision, LabDraw, LabResult
 from subjects import access, site_time
 from subjects.models import Arm, Dose, EmergencyUnblinding, Regimen, Subject
 
@@ -75,6 +75,8 @@ def _describe(model_label, record, names, when):
         return f"Decision of {when(record.signed_at)}"
     if model_label == "Emergency unblinding":
         return f"Emergency unblinding of {when(record.signed_at)}"
+    if model_label == "Data query":
+        return f"Data query {record.id}"
     return model_label
 
 
@@ -115,6 +117,8 @@ def _name(obj, when):
         return f"dose of {when(obj.administered_at)}"
     if isinstance(obj, Alert):
         return f"alert {obj.rule} {obj.get_kind_display()}"
+    if isinstance(obj, LabResult):
+        return f"{obj.analyte} of the lab draw of {rules.when(obj.draw.collected_at)}"
     return str(obj)
 
 
@@ -151,11 +155,11 @@ def _who(model_label, record, names):
 
 
 def subject_history(subject: Subject, sees_arm=True, *, in_site_time=False) -> list:
-    """Every recorded change to the subject and its doses, draws, results, alerts and decisions,
-    newest first: who, when, what, old → new (with units, and people and records by name), and
-    the reason given. Without `sees_arm`, arms and regimens read "Blinded". Moments in UTC, as
-    the audit trail file keeps them; in the site's clock with its zone for the page
-    (`in_site_time`)."""
+    """Every recorded change to the subject and its doses, draws, results, alerts, decisions and
+    data queries, newest first: who, when, what, old → new (with units, and people and records
+    by name), and the reason given (for a data query, the step's text). Without `sees_arm`, arms
+    and regimens read "Blinded". Moments in UTC, as the audit trail file keeps them; in the
+    site's clock with its zone for the page (`in_site_time`)."""
     if in_site_time:
         site = subject.site
 
@@ -172,6 +176,7 @@ def subject_history(subject: Subject, sees_arm=True, *, in_site_time=False) -> l
         ("Alert", Alert.history.filter(subject_id=subject.pk)),
         ("Decision", Decision.history.filter(subject_id=subject.pk)),
         ("Emergency unblinding", EmergencyUnblinding.history.filter(subject_id=subject.pk)),
+        ("Data query", DataQuery.history.filter(subject_id=subject.pk)),
     ]
     sources = []
     for label, records in querysets:

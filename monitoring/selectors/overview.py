@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from monitoring import rules, units
 from monitoring.models import Alert, Decision, LabDraw, SubjectSafetyState
+from monitoring.selectors import data_queries
 from monitoring.selectors.alert_pages import cases, open_case_count, overdue_q
 from monitoring.selectors.subject_pages import ACTIVE
 from subjects import access, site_time
@@ -25,6 +26,8 @@ class Dashboard:
     overdue: list  # active alerts past due_by
     recent: list  # recent entries and decisions
     subject_count: int
+    queries: list  # data queries waiting for this user (selectors.data_queries.awaiting)
+    queries_waiting: int
 
 
 def dashboard(user, *, recent=12) -> Dashboard:
@@ -44,6 +47,7 @@ def dashboard(user, *, recent=12) -> Dashboard:
         .values_list("state", "n")
     )
     labels = dict(SubjectSafetyState._meta.get_field("state").choices)
+    waiting = data_queries.awaiting(user)
     overdue = list(
         alerts.filter(overdue_q(now)).select_related("subject__site").order_by("due_by")[:20]
     )
@@ -55,6 +59,8 @@ def dashboard(user, *, recent=12) -> Dashboard:
         overdue=overdue,
         recent=recent_activity(subjects, recent),
         subject_count=subjects.count(),
+        queries=list(waiting[:10]),
+        queries_waiting=data_queries.awaiting_count(user),
     )
 
 

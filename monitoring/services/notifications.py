@@ -1,4 +1,5 @@
-"""E-mail to the safety reviewers when an evaluation opens high or critical alerts."""
+"""E-mail: to the safety reviewers when an evaluation opens high or critical alerts; to a
+site's coordinators when a data query is opened or sent back, and to its monitors when answered."""
 
 import logging
 
@@ -7,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.urls import reverse
 
-from monitoring.models import Alert
+from monitoring.models import Alert, DataQuery, DataQueryStep
 from monitoring.signals import alerts_opened
 from subjects import access, site_time
 
@@ -75,6 +76,60 @@ def on_alerts_opened(sender, alert_pks, **kwargs):
         pk__in=alert_pks, severity__in=NOTIFY_SEVERITIES, status=Alert.Status.OPEN
     ).select_related("subject__site")
     notify_reviewers(list(alerts))
+
+
+def coordinator_emails(site):
+    return sorted(
+        site.coordinators.filter(is_active=True, email__gt="").values_list("email", flat=True)
+    )
+
+
+def _asker_emails(query):
+    """The monitors and reviewers who asked: the opener and whoever sent it back."""
+    askers = {query.opened_by, *(s.author for s in query.steps.all() if s.action == "reopened")}
+    return sorted({u.email for u in askers if u.is_active and u.email})
+
+
+def notify_query_step(step_pk) -> int:
+    """E-mail about a step of a data query: an opened or sent-back query to the site's
+    coordinators, an answer to those who asked. Returns how many messages were sent (0 or 1);
+    never raises, like notify_reviewers: the query is in the app whether or not mail went out."""
+    step = DataQueryStep.objects.select_related("author").get(pk=step_pk)
+    query = (
+        DataQuery.objects.select_related("subject__site", "opened_by")
+        .prefetch_related("steps__author")
+        .get(pk=step.query_id)
+    )
+    author = step.author.get_full_name() or step.author.get_username()
+    if step.action in (DataQueryStep.Action.OPENED, DataQueryStep.Action.REOPENED):
+        recipients = coordinator_emails(query.subject.site)
+        verb = "Data query" if step.action == DataQueryStep.Action.OPENED else "Query sent back"
+        ask = "Answer it (correct the value, or explain it)"
+    else:
+        recipients = _asker_emails(query)
+        verb = "Query answered"
+        ask = "Close it, or send it back"
+    if not recipients:
+        return 0
+    base = settings.HEPWATCH_BASE_URL.rstrip("/")
+    subject_line = f"[hepwatch] {verb} {query.pk} for {query.subject}, site {query.subject.site}"
+    lines = [
+        f"{verb} on {query.about} — subject {query.subject}, site {query.subject.site}.",
+        "",
+        f"Question ({query.opened_by.get_full_name() or query.opened_by.get_username()}):",
+        f"  {query.question}",
+    ]
+    if step.action != DataQueryStep.Action.OPENED:
+        lines += ["", f"{step.get_action_display()} by {author}:", f"  {step.text}"]
+        if step.correction:
+            lines.append(f"  Corrected: {step.correction}")
+    lines += ["", f"{ask}: {base}{reverse('data_query', args=[query.pk])}"]
+    try:
+        send_mail(subject_line, "\n".join(lines), settings.DEFAULT_FROM_EMAIL, recipients)
+    except Exception:
+        log.exception("could not e-mail about data query %s", query.pk)
+        return 0
+    return 1
 
 
 def connect_notifications():

@@ -12,6 +12,7 @@ from django.utils.safestring import mark_safe
 
 from monitoring import ctcae, presentation, units
 from monitoring.models import exact_multiple
+from monitoring.selectors import data_queries
 from subjects import access, site_time
 
 register = template.Library()
@@ -28,6 +29,8 @@ def has_role(user, role):
         return access.can_decide(user)
     if role == "enter":
         return access.can_enter_data(user)
+    if role == "query":
+        return access.can_raise_queries(user)
     return role in access.roles(user)
 
 
@@ -108,18 +111,21 @@ def control(field, extra=""):
 
 
 @register.simple_tag
-def lab_rows(draws, analytes, site=None):
-    """The rows of a subject's lab table, latest first; times in the site's clock."""
+def lab_rows(draws, analytes, site=None, queried=None):
+    """The rows of a subject's lab table, latest first; times in the site's clock. `queried`
+    (selectors.data_queries.by_row) flags a row, and a value, that has an open query."""
+    queried = queried or {}
     return format_html_join(
         "\n",
-        '<tr><td class="text-nowrap"><a href="{}">{}</a></td>{}{}</tr>',
+        '<tr><td class="text-nowrap"><a href="{}">{}</a>{}</td>{}{}</tr>',
         (
             (
                 reverse("draw", args=[row.draw.pk]),
                 site_time.shown(row.draw.collected_at, site)
                 if site
                 else moment(row.draw.collected_at),
-                format_html_join("", "{}", ((lab_cell(row, a),) for a in analytes)),
+                query_flag(queried.get(("draw", row.draw.pk))),
+                format_html_join("", "{}", ((lab_cell(row, a, queried),) for a in analytes)),
                 SYMPTOMS_CELL if row.draw.symptoms_of_liver_injury else EMPTY_SYMPTOMS,
             )
             for row in reversed(draws)
@@ -127,12 +133,34 @@ def lab_rows(draws, analytes, site=None):
     )
 
 
+@register.simple_tag
+def query_flag(queries):
+    """A link to the first of these queries, saying how many wait (nothing for none)."""
+    if not queries:
+        return ""
+    count = len(queries)
+    return format_html(
+        ' <a class="query-flag small" href="{}" title="{}"><i class="bi bi-question-circle-fill"'
+        ' aria-hidden="true"></i> {} quer{}</a>',
+        reverse("data_query", args=[queries[0].pk]),
+        queries[0].question,
+        count,
+        "y" if count == 1 else "ies",
+    )
+
+
+@register.simple_tag
+def awaiting_queries(user):
+    """How many data queries wait for this user (the navigation's count)."""
+    return data_queries.awaiting_count(user)
+
+
 SYMPTOMS_CELL = mark_safe('<td><span class="badge text-bg-danger">yes</span></td>')
 EMPTY_SYMPTOMS = mark_safe("<td></td>")
 EMPTY_CELL = mark_safe('<td class="text-nowrap"><span class="text-body-tertiary">—</span></td>')
 
 
-def lab_cell(row, analyte):
+def lab_cell(row, analyte, queried=None):
     """One cell of a subject's lab table: value and unit, then ×ULN, the ULN and the grade."""
     r = row.results.get(analyte)
     if r is None:
@@ -142,6 +170,7 @@ def lab_cell(row, analyte):
         result.analyte,
         *(_text(v) for v in (result.value, result.unit, result.reported_uln)),
         _text(result.uln),
+        query_flag((queried or {}).get(("result", result.pk))),
     )
 
 
@@ -151,17 +180,19 @@ def _text(value):
 
 # A subject's values and ULNs repeat from draw to draw (liver enzymes are a few hundred whole
 # numbers against a few ULNs), so identical results keep their cell as they keep their exact
-# ×ULN (models.exact_multiple). Keyed by the values' exact texts: 1.0 and 1.00 are two cells.
+# ×ULN (models.exact_multiple). Keyed by the values' exact texts: 1.0 and 1.00 are two cells;
+# `flag` is a data query's link beside the value (query_flag), empty for nearly every cell.
 @lru_cache(maxsize=8192)
-def result_cell(analyte, value, unit, reported_uln, uln):
+def result_cell(analyte, value, unit, reported_uln, uln, flag=""):
     value, reported_uln, uln = (
         None if v is None else Decimal(v) for v in (value, reported_uln, uln)
     )
     multiple = exact_multiple(analyte, value, unit, reported_uln, uln)
     shown = format_html(
-        '{} <span class="text-body-secondary small">{}</span>',
+        '{} <span class="text-body-secondary small">{}</span>{}',
         units.format_number(value),
         units.unit_label(unit),
+        flag,
     )
     high = multiple is not None and multiple >= 3 and analyte in units.PEAK_ANALYTES
     css = "text-nowrap cell-high" if high else "text-nowrap"

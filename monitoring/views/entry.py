@@ -2,11 +2,13 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 
 from monitoring import rules, units
 from monitoring.forms import CorrectionForm, DrawForm, add_entry_error
 from monitoring.models import LabDraw, LabResult
+from monitoring.selectors import data_queries
 from monitoring.services import dosing, errors, lab_entry
 from subjects import access
 from subjects.forms import DoseForm
@@ -48,7 +50,14 @@ def draw_detail(request, pk):
         ),
         pk=pk,
     )
-    results = [(r, r.exact_multiple(), r.ctcae_grade()) for r in draw.results.all()]
+    queries = list(
+        data_queries.subject_queries(draw.subject).filter(Q(draw=draw) | Q(result__draw=draw))
+    )
+    queried = data_queries.by_row(queries)
+    results = [
+        (r, r.exact_multiple(), r.ctcae_grade(), queried.get(("result", r.pk)))
+        for r in draw.results.all()
+    ]
     return render(
         request,
         "monitoring/draw_detail.html",
@@ -58,6 +67,8 @@ def draw_detail(request, pk):
             "results": results,
             "alerts": draw.alerts.all(),
             "can_correct": access.can_enter_data(request.user),
+            "can_query": access.can_raise_queries(request.user),
+            "queries": queries,
         },
     )
 
@@ -89,10 +100,19 @@ def result_correct(request, pk):
                 request, f"{result.analyte} corrected. The subject is being re-evaluated."
             )
             return redirect("subject", pk=result.draw.subject_id)
+    open_queries = data_queries.subject_queries(result.draw.subject).filter(
+        Q(result=result) | Q(draw=result.draw), status="open"
+    )
     return render(
         request,
         "monitoring/correction_form.html",
-        {"result": result, "draw": result.draw, "subject": result.draw.subject, "form": form},
+        {
+            "result": result,
+            "draw": result.draw,
+            "subject": result.draw.subject,
+            "form": form,
+            "open_queries": open_queries,
+        },
     )
 
 

@@ -60,32 +60,30 @@ def lab_import_confirm(request):
         messages.info(request, "Import cancelled; nothing was written.")
         return redirect("lab_import")
     reason, reason_error = _optional_reason(request.POST.get("reason", ""))
+    refused = None  # (context, status): the page is drawn once the transaction is over
     with transaction.atomic():
         # Checked again inside the transaction: the data may have changed since the preview.
         preview = lab_upload.preview(stored.path, request.user)
         if preview.bad_rows or preview.error:
             transaction.set_rollback(True)
-            return render(
-                request,
-                "reports/lab_import_preview.html",
-                {"stored": stored, "preview": preview, "changed": True},
-                status=409,
-            )
-        if preview.changes and not reason:
-            return render(
-                request,
-                "reports/lab_import_preview.html",
+            refused = {"stored": stored, "preview": preview, "changed": True}, 409
+        elif preview.changes and not reason:
+            refused = (
                 {
                     "stored": stored,
                     "preview": preview,
                     "reason_error": reason_error
                     or "Say why these stored values change: the reason is kept in their history.",
                 },
-                status=400,
+                400,
             )
-        summary = lab_csv.import_labs(stored.path, reason=reason, user=request.user)
-        changed = sorted(summary.subjects)
-        transaction.on_commit(lambda: runner.request_evaluation(changed))
+        else:
+            summary = lab_csv.import_labs(stored.path, reason=reason, user=request.user)
+            changed = sorted(summary.subjects)
+            transaction.on_commit(lambda: runner.request_evaluation(changed))
+    if refused is not None:
+        context, status = refused
+        return render(request, "reports/lab_import_preview.html", context, status=status)
     lab_upload.discard(request.session)
     messages.success(
         request,

@@ -19,6 +19,11 @@ EXPORT_DESCRIPTIONS = (
     ("labs", "Every result as entered, canonical value, ULN and its source, × ULN, CTCAE grade"),
     ("alerts", "Every alert, retracted ones included: rule, status, dates, explanation"),
     ("decisions", "Every signed decision: action, reason, reviewer, time, signature"),
+    (
+        "queries",
+        "Every data query: the value queried, question, status, answer or correction, "
+        "who closed it, and each step",
+    ),
 )
 
 

@@ -10,7 +10,7 @@ from django_tables2 import RequestConfig
 from monitoring.filters import SubjectFilter
 from monitoring.forms import DRAW_ANALYTES, UnblindForm
 from monitoring.reports import charts
-from monitoring.selectors import audit, subject_pages
+from monitoring.selectors import audit, data_queries, subject_pages
 from monitoring.services import blinding, dosing
 from monitoring.services.errors import EntryError
 from monitoring.tables import EXPORT_FORMATS, SubjectTable, export_response, query_without
@@ -67,7 +67,10 @@ def subject_page(request, subject, unblind_form=None):
     sees_arm = access.sees_arm_of(request.user, subject)
     timeline = subject_pages.subject_timeline(subject, sees_arm=sees_arm)
     liver = charts.liver_chart(timeline)
+    queries = list(data_queries.subject_queries(subject))
     context = {
+        "queries": queries,
+        "queried": data_queries.by_row(queries),
         "subject": subject,
         "sees_arm": sees_arm,
         "unblindings": subject.unblindings.select_related("reviewer"),

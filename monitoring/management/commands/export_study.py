@@ -5,8 +5,8 @@ from monitoring.formats import exports
 
 class Command(BaseCommand):
     help = (
-        "Export subjects, doses, labs, alerts and decisions as CSV files and one XLSX workbook. "
-        "The subjects, doses and labs CSV files re-import with import_csv."
+        "Export subjects, doses, labs, alerts, decisions and data queries as CSV files and one "
+        "XLSX workbook. The subjects, doses and labs CSV files re-import with import_csv."
     )
 
     def add_arguments(self, parser):
