@@ -248,6 +248,23 @@ class Session:
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
         self.get("/login/")
         self.post("/login/", {"username": username, "password": PASSWORD})
+        self.second_step(username)
+
+    def second_step(self, username):
+        """Reviewers confirm the sign-in with their authenticator app's code (django-otp), as the
+        browser tests do (tests/world.py)."""
+        from django.contrib.auth.models import User
+
+        from subjects import access
+        from tests.world import second_factor, totp_code
+
+        user = User.objects.get(username=username)
+        if access.needs_second_factor(user):
+            self.post("/login/verify/", {"code": totp_code(second_factor(user))})
+        with self.opener.open(self.base + "/", timeout=30) as response:
+            response.read()
+            if urllib.parse.urlsplit(response.geturl()).path != "/":
+                raise RuntimeError(f"{username} is not signed in: {response.geturl()}")
 
     def csrf(self):
         return next(c.value for c in self.jar if c.name == "csrftoken")
@@ -323,13 +340,13 @@ def time_pages(samples):
     django.setup()
     from django.contrib.auth.models import User
     from django.db import connection
-    from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     from monitoring.models import Alert, LabDraw
     from subjects.models import Subject
+    from tests.world import SignInClient
 
-    client = Client()
+    client = SignInClient()  # the reviewer's sign-in passes the second step, as in the tests
     client.force_login(User.objects.get(username="bench-reviewer"))
 
     def page(url):

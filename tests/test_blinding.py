@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from monitoring.evaluation import runner
 from monitoring.models import Alert
-from monitoring.services import lab_entry, review
+from monitoring.services import data_queries, lab_entry, review
 from subjects import access
 from subjects.models import (
     Arm,
@@ -64,7 +64,8 @@ def media(settings, tmp_path):
 @pytest.fixture
 def blinded(two_sites, django_capture_on_commit_callbacks):  # noqa: F811
     """two_sites in a blinded study, with a reduced re-start signed for `own`, then a dose of
-    the old regimen's 200 mg (R11), a statistician on the roster and in `unblinded`, and staff."""
+    the old regimen's 200 mg (R11) and a monitor's data query on it, a statistician on the
+    roster and in `unblinded`, and staff."""
     w = two_sites
     study = w["own"].study
     capture = django_capture_on_commit_callbacks
@@ -80,7 +81,7 @@ def blinded(two_sites, django_capture_on_commit_callbacks):  # noqa: F811
             w["reviewer"],
         )
     with capture(execute=True):
-        Dose.objects.create(subject=w["own"], administered_at=at(1, 10), dose_mg=200)
+        off_regimen = Dose.objects.create(subject=w["own"], administered_at=at(1, 10), dose_mg=200)
         runner.mark_changed([w["own"].pk])
     assert Alert.objects.filter(subject=w["own"], kind="dose_off_regimen").exists()
     for code, (new_code, name) in ARM_TEXT.items():
@@ -95,6 +96,8 @@ def blinded(two_sites, django_capture_on_commit_callbacks):  # noqa: F811
     w["statistician"] = statistician
     w["staff"] = make_user("sam", is_staff=True)
     w["r11"] = Alert.objects.get(subject=w["own"], kind="dose_off_regimen")
+    with capture(execute=True):
+        w["query"] = data_queries.open_query(w["monitor"], off_regimen, "Was this dose given?")
     assert any("R11" in m.body for m in mail.outbox), "R11 is e-mailed to the reviewers"
     return w
 

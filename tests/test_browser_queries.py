@@ -12,7 +12,6 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core import mail
-from django.test import Client
 from playwright.sync_api import expect
 
 from monitoring.evaluation import runner
@@ -21,7 +20,7 @@ from monitoring.services import data_queries, lab_entry
 
 from .factories import results
 from .test_browser import shot, sign_in, sign_out, study  # noqa: F401 (fixture)
-from .world import make_user
+from .world import SignInClient, make_user
 
 pytestmark = [
     pytest.mark.browser,
@@ -30,9 +29,9 @@ pytestmark = [
 
 
 def sign_in_as_reviewer(page, base, username):
-    """A safety reviewer's session made as the other tests make it (Client.force_login), handed
-    to the browser: the sign-in form itself is tested in tests/test_browser.py."""
-    client = Client()
+    """A safety reviewer's session made as the other tests make it (force_login, its second step
+    passed), handed to the browser: the sign-in form itself is tested in tests/test_browser.py."""
+    client = SignInClient()
     client.force_login(User.objects.get(username=username))
     cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
     page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": base}])
