@@ -1,6 +1,7 @@
 """/healthz for monitoring systems: 200 when all parts are fine, 503 when one is not. Anyone sees
 only ok or fail; staff and callers with the health token see which part fails and why."""
 
+import re
 import time
 
 import pytest
@@ -43,7 +44,8 @@ def test_healthz_names_a_stale_heartbeat(monitoring_system):
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["failing"] == ["celery_worker"]
-    assert "3600 s ago" in response.json()["celery_worker"]["error"]
+    # An hour, give or take the second a busy machine takes to answer.
+    assert re.search(r"\b360[01] s ago", response.json()["celery_worker"]["error"])
 
 
 def test_healthz_names_redis_when_it_is_unreachable(monitoring_system):

@@ -722,6 +722,24 @@ def test_dashboard_counts_open_alerts_and_states(client, two_sites):
     assert states["withheld"] == 1 and states["dosing"] == 1
 
 
+def test_dashboard_activity_shows_an_import_as_one_line_and_names_who_entered_it(client, two_sites):
+    coordinator, subject = two_sites["coordinator"], two_sites["own"]
+    coordinator.first_name, coordinator.last_name = "Chloe", "Coord"
+    coordinator.save()
+    for days in (5, 4, 3):  # entered together, as an import does
+        lab_entry.record_draw(subject, at(days, 6), results(ALT=25, AST=20), user=coordinator)
+    client.force_login(two_sites["reviewer"])
+    recent = client.get(reverse("dashboard")).context["d"].recent
+    latest = recent[0]
+    assert (latest.subject, latest.what, latest.who) == (
+        subject,
+        "3 lab draws entered together",
+        "Chloe Coord",
+    )
+    page = client.get(reverse("dashboard")).content.decode()
+    assert "3 lab draws entered together" in page and "· Chloe Coord" in page
+
+
 # ---- query counts: they must not grow with the data --------------------------------------
 
 

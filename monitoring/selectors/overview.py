@@ -67,7 +67,7 @@ def dashboard(user, *, recent=12) -> Dashboard:
 @dataclass
 class Activity:
     at: datetime
-    user: object
+    who: str  # the person's full name, else their username; "" for none
     subject: Subject
     what: str
     url_name: str
@@ -76,78 +76,96 @@ class Activity:
     count: int = 1
 
 
+@dataclass
+class _Entry:
+    """One draw, dose or decision as read for grouping: ids and moments, no model instances."""
+
+    at: datetime
+    who: str
+    subject_id: int
+    kind: str
+    pk: int
+    moment: datetime | None = None  # a draw's collection, a dose's administration
+    detail: object = None  # a dose's mg; a decision's (transcribed, action)
+    count: int = 1
+
+
+def _name(first, last, username):
+    return f"{first} {last}".strip() or username or ""
+
+
 def recent_activity(subjects, limit):
     """The latest draws, doses and decisions among these subjects; entries of one kind for one
-    subject made together (an import, a seed) are shown as one line."""
+    subject made together (an import, a seed) are shown as one line. They are read as plain
+    rows (with the person's name) and grouped first; only the `limit` lines shown get their
+    subject and words."""
     fetch = limit * 20
-    items = []
-    for draw in (
-        LabDraw.objects.filter(subject__in=subjects)
-        .select_related("subject__site", "entered_by")
-        .order_by("-entered_at")[:fetch]
-    ):
-        items.append(
-            Activity(
-                draw.entered_at,
-                draw.entered_by,
-                draw.subject,
-                f"Lab draw of {site_time.shown(draw.collected_at, draw.subject.site)} entered",
-                "draw",
-                draw.pk,
-                "draw",
-            )
+    person = ("first_name", "last_name", "username")
+    entries = [
+        _Entry(entered_at, _name(*names), subject_id, "draw", pk, collected_at)
+        for pk, subject_id, entered_at, collected_at, *names in LabDraw.objects.filter(
+            subject__in=subjects
         )
-    dose_records = list(
-        Dose.history.filter(subject_id__in=subjects.values("pk"), history_type="+")
-        .select_related("history_user")
-        .order_by("-history_date")[:fetch]
-    )
-    dosed = Subject.objects.select_related("site").in_bulk({d.subject_id for d in dose_records})
-    for dose in dose_records:
-        mg = units.format_number(dose.dose_mg)
-        items.append(
-            Activity(
-                dose.history_date,
-                dose.history_user,
-                dosed[dose.subject_id],
-                f"Dose {mg} mg of "
-                f"{site_time.shown(dose.administered_at, dosed[dose.subject_id].site)} entered",
-                "subject",
-                dose.subject_id,
-                "dose",
-            )
+        .order_by("-entered_at")
+        .values_list(
+            "pk", "subject_id", "entered_at", "collected_at", *(f"entered_by__{f}" for f in person)
+        )[:fetch]
+    ]
+    entries += [
+        _Entry(at, _name(*names), subject_id, "dose", subject_id, administered_at, mg)
+        for at, subject_id, administered_at, mg, *names in Dose.history.filter(
+            subject_id__in=subjects.values("pk"), history_type="+"
         )
-    for decision in (
-        Decision.objects.filter(subject__in=subjects)
-        .select_related("subject__site", "reviewer")
-        .order_by("-signed_at")[:limit]
-    ):
-        items.append(
-            Activity(
-                decision.signed_at,
-                decision.reviewer,
-                decision.subject,
-                f"{'Transcribed' if decision.transcribed else 'Signed'} "
-                f"“{decision.get_action_display()}”",
-                "subject",
-                decision.subject_id,
-                "decision",
-            )
+        .order_by("-history_date")
+        .values_list(
+            "history_date",
+            "subject_id",
+            "administered_at",
+            "dose_mg",
+            *(f"history_user__{f}" for f in person),
+        )[:fetch]
+    ]
+    entries += [
+        _Entry(at, _name(*names), subject_id, "decision", subject_id, None, (transcribed, action))
+        for at, subject_id, transcribed, action, *names in Decision.objects.filter(
+            subject__in=subjects
         )
-    items.sort(key=lambda a: a.at, reverse=True)
+        .order_by("-signed_at")
+        .values_list(
+            "signed_at", "subject_id", "transcribed", "action", *(f"reviewer__{f}" for f in person)
+        )[:limit]
+    ]
+    entries.sort(key=lambda e: e.at, reverse=True)
     grouped = []
-    for item in items:
+    for entry in entries:
         last = grouped[-1] if grouped else None
         if (
             last is not None
-            and item.kind in ("draw", "dose")
-            and (last.kind, last.subject.pk, last.user) == (item.kind, item.subject.pk, item.user)
-            and last.at - item.at < timedelta(minutes=1)
+            and entry.kind in ("draw", "dose")
+            and (last.kind, last.subject_id, last.who) == (entry.kind, entry.subject_id, entry.who)
+            and last.at - entry.at < timedelta(minutes=1)
         ):
             last.count += 1
-            noun = "lab draws" if item.kind == "draw" else "doses"
-            last.what = f"{last.count} {noun} entered together"
-            last.url_name, last.url_arg = "subject", item.subject.pk
             continue
-        grouped.append(item)
-    return grouped[:limit]
+        grouped.append(entry)
+    shown = grouped[:limit]
+    subjects_by_pk = Subject.objects.select_related("site").in_bulk({e.subject_id for e in shown})
+    actions = dict(Decision.Action.choices)
+    activities = []
+    for e in shown:
+        subject = subjects_by_pk[e.subject_id]
+        if e.count > 1:
+            noun = "lab draws" if e.kind == "draw" else "doses"
+            what, url_name, url_arg = f"{e.count} {noun} entered together", "subject", subject.pk
+        elif e.kind == "draw":
+            moment = site_time.shown(e.moment, subject.site)
+            what, url_name, url_arg = f"Lab draw of {moment} entered", "draw", e.pk
+        elif e.kind == "dose":
+            mg, moment = units.format_number(e.detail), site_time.shown(e.moment, subject.site)
+            what, url_name, url_arg = f"Dose {mg} mg of {moment} entered", "subject", subject.pk
+        else:
+            transcribed, action = e.detail
+            what = f"{'Transcribed' if transcribed else 'Signed'} “{actions.get(action, action)}”"
+            url_name, url_arg = "subject", subject.pk
+        activities.append(Activity(e.at, e.who, subject, what, url_name, url_arg, e.kind, e.count))
+    return activities
