@@ -296,8 +296,8 @@ def as_decimal(value: Fraction, places: int = 6) -> Decimal:
 def format_multiple(multiple: Fraction) -> str:
     """×ULN truncated to 2 decimals, so the shown figure never crosses a threshold the exact
     value did not (2.999× shows as 2.99×, never 3.00×)."""
-    hundredths = (multiple * 100).__floor__()
-    return f"{Decimal(hundredths) / 100:.2f}×"
+    numerator, denominator = multiple.as_integer_ratio()  # integers: no Fraction to normalise
+    return f"{Decimal(numerator * 100 // denominator) / 100:.2f}×"
 
 
 def format_number(value) -> str:

@@ -50,8 +50,18 @@ def _periods(timeline, end):
     return [(start, stop or end, stop is None, label) for start, stop, label in periods]
 
 
-def _state_at(periods, moment):
-    return ", ".join(label for start, stop, _, label in periods if start <= moment < stop)
+def states_along(periods, moments):
+    """The labels of the periods each of these moments (ascending) falls in, joined, in one
+    sweep: a table of 500 rows against 50 withheld periods is not 25,000 comparisons."""
+    by_start = sorted(range(len(periods)), key=lambda i: periods[i][0])
+    started, taken, states = [], 0, []
+    for moment in moments:
+        while taken < len(by_start) and periods[by_start[taken]][0] <= moment:
+            started.append(by_start[taken])
+            taken += 1
+        started = [i for i in started if moment < periods[i][1]]
+        states.append(", ".join(periods[i][3] for i in sorted(started)))
+    return states
 
 
 def liver(timeline, *, focus=None, focus_days=42):
@@ -125,7 +135,9 @@ def liver(timeline, *, focus=None, focus_days=42):
     events = [(row.draw.collected_at, 0, row) for row in draws]
     events += [(dose.administered_at, 1, dose) for dose in doses]
     rows = []
-    for moment, is_dose, item in sorted(events, key=lambda e: (e[0], e[1])):
+    events.sort(key=lambda e: (e[0], e[1]))
+    states = states_along(periods, [moment for moment, _, _ in events])
+    for (moment, is_dose, item), state in zip(events, states, strict=True):
         if is_dose:
             given = f"{units.format_number(item.dose_mg)} mg"
             if item.pk in while_withheld:
@@ -133,7 +145,7 @@ def liver(timeline, *, focus=None, focus_days=42):
             cells = ["", "", "", given]
         else:
             cells = [_shown_multiple(item, a) for a in ("ALT", "AST", "TBIL")] + [""]
-        rows.append([_when(moment), *cells, _state_at(periods, moment) or "dosing"])
+        rows.append([_when(moment), *cells, state or "dosing"])
     return ChartText(
         summary,
         ["Time (UTC)", "ALT × ULN", "AST × ULN", "Bilirubin × ULN", "Dose", "Dosing"],

@@ -125,7 +125,8 @@ def lab_rows(draws, analytes, site=None, queried=None):
                 if site
                 else moment(row.draw.collected_at),
                 query_flag(queried.get(("draw", row.draw.pk))),
-                format_html_join("", "{}", ((lab_cell(row, a, queried),) for a in analytes)),
+                # Each cell is already safe HTML (format_html in result_cell): joined as is.
+                mark_safe("".join(lab_cell(row, a, queried) for a in analytes)),
                 SYMPTOMS_CELL if row.draw.symptoms_of_liver_injury else EMPTY_SYMPTOMS,
             )
             for row in reversed(draws)
