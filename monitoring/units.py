@@ -163,12 +163,12 @@ def check_plausible(analyte: str, value, unit: str, reported_uln=None) -> None:
         if limit is None:
             raise LimitError(field, f"{analyte} has no ULN")
         canonical = to_canonical(analyte, number, unit)
+        if limit.refusal(canonical) is None:  # the many plausible values need no words
+            continue
         shown = f"{what} {format_number(number)} {unit_label(unit)}"
         if unit != spec.canonical_unit:
             shown += f" ({format_number(canonical)} {spec.canonical_unit})"
-        refusal = limit.refusal(canonical, shown)
-        if refusal:
-            raise LimitError(field, refusal)
+        raise LimitError(field, limit.refusal(canonical, shown))
 
 
 def to_canonical(analyte: str, value, unit: str) -> Fraction:

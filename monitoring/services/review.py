@@ -154,9 +154,11 @@ def _checked_decision(
     regimen=None,
     replaces=None,
     history=None,
+    regimens=None,
 ) -> Decision:
     """The decision, unsaved, if section 3 allows it against `history` (by default the
-    subject's as stored); else DecisionError naming the field."""
+    subject's as stored); else DecisionError naming the field. `regimens` ({pk: rules.Regimen})
+    holds the regimen when the caller has read it already."""
     if action not in Decision.Action.values:
         raise DecisionError("action", f"unknown action {action!r}")
     try:
@@ -175,7 +177,9 @@ def _checked_decision(
             raise DecisionError("replaces", "the decision it replaces is another subject's")
         if Decision.objects.filter(replaces=replaces).exists():
             raise DecisionError("replaces", "that decision has already been amended")
-    target = loader.regimens_for_rules(Regimen.objects.filter(pk=regimen.pk)) if regimen else {}
+    target = {}
+    if regimen is not None:
+        target = regimens or loader.regimens_for_rules(Regimen.objects.filter(pk=regimen.pk))
     history = history or loader.history_of(subject)
     if replaces is not None:
         history = replace(
@@ -326,6 +330,7 @@ def record_transcribed(rows, *, entered_by) -> list[Decision]:
                     reviewer=row.reviewer,
                     regimen=row.regimen,
                     history=history,
+                    regimens=targets,
                 )
             except DecisionError as error:
                 error.line = row.line
