@@ -1,9 +1,9 @@
 """Reads of data queries for pages: who sees which, what waits for whom, and a subject's open
 queries by the row they are about."""
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
-from monitoring.models import DataQuery
+from monitoring.models import DataQuery, DataQueryStep
 from subjects import access
 
 ACTIVE = (DataQuery.Status.OPEN, DataQuery.Status.ANSWERED)
@@ -32,12 +32,13 @@ def awaiting(user):
     if access.can_answer_queries(user):
         return queries.filter(status=DataQuery.Status.OPEN).order_by("opened_at", "pk")
     if access.can_raise_queries(user):
-        asked = Q(opened_by=user) | Q(steps__author=user, steps__action="reopened")
-        return (
-            queries.filter(asked, status=DataQuery.Status.ANSWERED)
-            .distinct()
-            .order_by("answered_at", "pk")
+        # Sent back by the user: a step of theirs, asked with EXISTS rather than joined and made
+        # DISTINCT (planning a DISTINCT over ten joined tables cost more than the query).
+        sent_back = DataQueryStep.objects.filter(
+            query=OuterRef("pk"), author=user, action=DataQueryStep.Action.REOPENED
         )
+        asked = Q(opened_by=user) | Exists(sent_back)
+        return queries.filter(asked, status=DataQuery.Status.ANSWERED).order_by("answered_at", "pk")
     return queries.none()
 
 
