@@ -31,15 +31,31 @@ ROLE_LABELS = {
 }
 
 
+CACHED = (
+    "_hepwatch_roles",
+    "_hepwatch_rostered",
+    "_hepwatch_unblinded_subjects",
+    "_hepwatch_blinded_studies",
+)
+
+
+def _once(user, name, compute):
+    """compute() once per request: kept on the user object, which lives as long as the request
+    (forget_cached drops it); `name` is one of CACHED."""
+    cached = getattr(user, name, None)
+    if cached is None:
+        cached = compute()
+        setattr(user, name, cached)
+    return cached
+
+
 def roles(user) -> frozenset:
-    """The user's role names, looked up once per request (cached on the user object)."""
+    """The user's role names, looked up once per request."""
     if not user.is_authenticated:
         return frozenset()
-    cached = getattr(user, "_hepwatch_roles", None)
-    if cached is None:
-        cached = frozenset(user.groups.values_list("name", flat=True))
-        user._hepwatch_roles = cached
-    return cached
+    return _once(
+        user, "_hepwatch_roles", lambda: frozenset(user.groups.values_list("name", flat=True))
+    )
 
 
 def is_coordinator(user) -> bool:
@@ -101,15 +117,15 @@ def is_unblinded(user) -> bool:
 
 
 def _rostered_study_ids(user) -> frozenset:
-    cached = getattr(user, "_hepwatch_rostered", None)
-    if cached is None:
-        from .models import UnblindedRosterEntry
+    from .models import UnblindedRosterEntry
 
-        cached = frozenset(
+    return _once(
+        user,
+        "_hepwatch_rostered",
+        lambda: frozenset(
             UnblindedRosterEntry.objects.filter(user=user).values_list("study_id", flat=True)
-        )
-        user._hepwatch_rostered = cached
-    return cached
+        ),
+    )
 
 
 def sees_arms(user, study) -> bool:
@@ -121,15 +137,15 @@ def sees_arms(user, study) -> bool:
 
 
 def _unblinded_subject_ids(user) -> frozenset:
-    cached = getattr(user, "_hepwatch_unblinded_subjects", None)
-    if cached is None:
-        from .models import EmergencyUnblinding
+    from .models import EmergencyUnblinding
 
-        cached = frozenset(
+    return _once(
+        user,
+        "_hepwatch_unblinded_subjects",
+        lambda: frozenset(
             EmergencyUnblinding.objects.filter(reviewer=user).values_list("subject_id", flat=True)
-        )
-        user._hepwatch_unblinded_subjects = cached
-    return cached
+        ),
+    )
 
 
 def sees_arm_of(user, subject) -> bool:
@@ -142,13 +158,13 @@ def sees_arm_of(user, subject) -> bool:
 
 def studies_blinded_to(user) -> list:
     """The blinded studies whose arms this user may not see (looked up once per request)."""
-    cached = getattr(user, "_hepwatch_blinded_studies", None)
-    if cached is None:
-        from .models import Study
+    from .models import Study
 
-        cached = [s for s in Study.objects.filter(blinded=True) if not sees_arms(user, s)]
-        user._hepwatch_blinded_studies = cached
-    return cached
+    return _once(
+        user,
+        "_hepwatch_blinded_studies",
+        lambda: [s for s in Study.objects.filter(blinded=True) if not sees_arms(user, s)],
+    )
 
 
 def arms_seen(user):
@@ -242,11 +258,6 @@ def import_sites(user):
 def forget_cached(user):
     """Drop what this module cached on the user (after their roles, roster or unblindings
     changed within one request)."""
-    for name in (
-        "_hepwatch_roles",
-        "_hepwatch_rostered",
-        "_hepwatch_unblinded_subjects",
-        "_hepwatch_blinded_studies",
-    ):
+    for name in CACHED:
         if hasattr(user, name):
             delattr(user, name)

@@ -212,7 +212,7 @@ def test_r11_still_refuses_an_off_regimen_dose_without_naming_the_regimen(client
     client.force_login(blinded["coordinator"])
     response = client.post(
         reverse("dose_new", args=[blinded["own"].pk]),
-        {"administered_at": at(0, 9).strftime("%Y-%m-%dT%H:%M"), "dose_mg": "200"},
+        {"administered_at": at(1, 9).strftime("%Y-%m-%dT%H:%M"), "dose_mg": "200"},
     )
     text = readable(response)
     assert response.status_code == 200 and "differs from the dose of the regimen" in text

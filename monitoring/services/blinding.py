@@ -4,11 +4,10 @@ signed emergency unblinding of one subject (audited, e-mailed to the unblinded g
 from django.db import transaction
 from django.utils import timezone
 
-from monitoring.evaluation.runner import evaluate_subjects, mark_changed
-from monitoring.services import notifications
+from monitoring.services import notifications, study_settings
 from monitoring.services.errors import EntryError
-from subjects import access, inputs
-from subjects.models import EmergencyUnblinding, Subject
+from subjects import access
+from subjects.models import EmergencyUnblinding
 
 UNBLINDING_MEANING = (
     "Electronic signature of {name} ({username}), safety reviewer: I unblind this subject's "
@@ -16,30 +15,18 @@ UNBLINDING_MEANING = (
 )
 
 
-def _reason(reason, what):
-    try:
-        return inputs.visible_text(reason or "")
-    except ValueError:
-        raise EntryError("reason", f"a reason is required to {what}") from None
-
-
 @transaction.atomic
 def set_blinding(study, blinded: bool, *, reason, user=None):
     """Make the study blinded or open-label, with the reason kept in its audit history. Every
     subject is re-evaluated, so alerts written before this release of the rules' wording (which
     named the regimen) are brought to the regimen-free one; their audit history keeps the old."""
-    reason = _reason(reason, "change the study's blinding")
+    reason = study_settings.visible_reason(reason, "change the study's blinding")
+    mode = "blinded" if blinded else "open-label"
     if study.blinded == blinded:
-        mode = "blinded" if blinded else "open-label"
         raise EntryError("blinded", f"the study is already {mode}")
-    study.blinded = blinded
-    study._change_reason = reason
-    if user is not None:
-        study._history_user = user
-    study.save(update_fields=["blinded"])
-    pks = list(Subject.objects.filter(study=study).values_list("pk", flat=True))
-    mark_changed(pks, evaluate=False)
-    evaluate_subjects(pks, because=f"study made {'blinded' if blinded else 'open-label'}")
+    study_settings.change(
+        study, "blinded", blinded, reason=reason, user=user, because=f"study made {mode}"
+    )
     return study
 
 
@@ -51,7 +38,7 @@ def emergency_unblind(subject, reviewer, reason, password) -> EmergencyUnblindin
         raise EntryError("reviewer", "only a safety reviewer may unblind a subject")
     if not subject.study.blinded:
         raise EntryError("subject", "the study is open-label: there is nothing to unblind")
-    reason = _reason(reason, "unblind a subject")
+    reason = study_settings.visible_reason(reason, "unblind a subject")
     if not password or not reviewer.check_password(password):
         raise EntryError("password", "the password does not match: the unblinding is not signed")
     if EmergencyUnblinding.objects.filter(subject=subject, reviewer=reviewer).exists():
