@@ -47,7 +47,8 @@ def dashboard(user, *, recent=12) -> Dashboard:
         .values_list("state", "n")
     )
     labels = dict(SubjectSafetyState._meta.get_field("state").choices)
-    waiting = data_queries.awaiting(user)
+    # The count is the navigation's, read once a request; the list only when something waits.
+    waiting = data_queries.awaiting_count(user)
     overdue = list(
         alerts.filter(overdue_q(now)).select_related("subject__site").order_by("due_by")[:20]
     )
@@ -59,8 +60,8 @@ def dashboard(user, *, recent=12) -> Dashboard:
         overdue=overdue,
         recent=recent_activity(subjects, recent),
         subject_count=subjects.count(),
-        queries=list(waiting[:10]),
-        queries_waiting=data_queries.awaiting_count(user),
+        queries=list(data_queries.awaiting(user)[:10]) if waiting else [],
+        queries_waiting=waiting,
     )
 
 
