@@ -738,6 +738,9 @@ def test_dashboard_activity_shows_an_import_as_one_line_and_names_who_entered_it
     )
     page = client.get(reverse("dashboard")).content.decode()
     assert "3 lab draws entered together" in page and "· Chloe Coord" in page
+    # two_sites' doses were entered by nobody (as an import's are): no name, not "None None"
+    assert any(item.kind == "dose" and item.who == "" for item in recent)
+    assert "None" not in page
 
 
 # ---- query counts: they must not grow with the data --------------------------------------

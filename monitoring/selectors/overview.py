@@ -92,7 +92,10 @@ class _Entry:
 
 
 def _name(first, last, username):
-    return f"{first} {last}".strip() or username or ""
+    """A person's full name, else their username; "" for an entry nobody signed (an import)."""
+    if username is None:
+        return ""
+    return f"{first} {last}".strip() or username
 
 
 def recent_activity(subjects, limit):
