@@ -4,7 +4,7 @@ from django.utils import timezone
 
 from monitoring import rules, units
 from monitoring.models import Decision, LabDraw
-from monitoring.presentation import ANALYTE_LABELS
+from monitoring.presentation import ANALYTE_LABELS, name_of
 from monitoring.services import lab_entry, two_factor
 from monitoring.services.review import SIGNATURE_MEANING
 from subjects import inputs, site_time
@@ -298,7 +298,7 @@ class DecisionForm(SignedForm):
     def __init__(self, *args, user, choices, regimens, amendable, sees_arm=True, **kwargs):
         super().__init__(*args, user=user, **kwargs)
         self.signature_meaning = SIGNATURE_MEANING.format(
-            name=user.get_full_name() or user.get_username(), username=user.get_username()
+            name=name_of(user), username=user.get_username()
         )
         self.choices = choices
         self.refused = [c for c in choices if c.refused]
@@ -313,7 +313,7 @@ class DecisionForm(SignedForm):
         self.fields["replaces"].queryset = amendable
         self.fields["replaces"].label_from_instance = lambda d: (
             f"{d.get_action_display()}, signed {d.signed_at:%Y-%m-%d %H:%M} UTC by "
-            f"{d.reviewer.get_full_name() or d.reviewer.get_username()}"
+            f"{name_of(d.reviewer)}"
         )
 
     def full_clean(self):

@@ -24,6 +24,7 @@ from openpyxl.utils import get_column_letter
 
 from monitoring import units
 from monitoring.models import Alert, DataQuery, Decision, LabResult
+from monitoring.presentation import name_of
 from subjects.access import BLINDED
 from subjects.models import Dose, Subject
 
@@ -294,7 +295,7 @@ def decisions_dataset(subjects=None, sees_arm=None) -> Dataset:
 
 
 def _person(user):
-    return (user.get_full_name() or user.get_username()) if user else ""
+    return name_of(user) if user else ""
 
 
 def queries_dataset(subjects=None, *, queries=None) -> Dataset:

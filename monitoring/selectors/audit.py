@@ -8,6 +8,7 @@ from django.contrib.auth.models import User
 
 from monitoring import rules, units
 from monitoring.models import Alert, DataQuery, Decision, LabDraw, LabResult
+from monitoring.presentation import name_of
 from subjects import access, site_time
 from subjects.models import Arm, Dose, EmergencyUnblinding, Regimen, Subject
 
@@ -110,7 +111,7 @@ def _names(sources, when):
 
 def _name(obj, when):
     if hasattr(obj, "get_username"):
-        return obj.get_full_name() or obj.get_username()
+        return name_of(obj)
     if isinstance(obj, LabDraw):
         return f"lab draw of {when(obj.collected_at)}"
     if isinstance(obj, Dose):

@@ -4,6 +4,7 @@ signed emergency unblinding of one subject (audited, e-mailed to the unblinded g
 from django.db import transaction
 from django.utils import timezone
 
+from monitoring.presentation import name_of
 from monitoring.services import notifications, study_settings
 from monitoring.services.errors import EntryError
 from subjects import access
@@ -49,7 +50,7 @@ def emergency_unblind(subject, reviewer, reason, password) -> EmergencyUnblindin
         reason=reason,
         signed_at=timezone.now(),
         signature=UNBLINDING_MEANING.format(
-            name=reviewer.get_full_name() or reviewer.get_username(),
+            name=name_of(reviewer),
             username=reviewer.get_username(),
         ),
     )

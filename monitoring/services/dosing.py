@@ -9,8 +9,8 @@ from django.utils import timezone
 from monitoring import rules
 from monitoring.evaluation import loader
 from monitoring.models import SubjectSafetyState
+from monitoring.presentation import name_of
 from monitoring.services import errors
-from monitoring.services.review import name_of
 from subjects.models import Subject
 from subjects.services import record_dose
 

@@ -9,6 +9,7 @@ from django.core.mail import send_mail
 from django.urls import reverse
 
 from monitoring.models import Alert, DataQuery, DataQueryStep
+from monitoring.presentation import name_of
 from monitoring.signals import alerts_opened
 from subjects import access, site_time
 
@@ -100,7 +101,7 @@ def notify_query_step(step_pk) -> int:
         .prefetch_related("steps__author")
         .get(pk=step.query_id)
     )
-    author = step.author.get_full_name() or step.author.get_username()
+    author = name_of(step.author)
     if step.action in (DataQueryStep.Action.OPENED, DataQueryStep.Action.REOPENED):
         recipients = coordinator_emails(query.subject.site)
         verb = "Data query" if step.action == DataQueryStep.Action.OPENED else "Query sent back"
@@ -116,7 +117,7 @@ def notify_query_step(step_pk) -> int:
     lines = [
         f"{verb} on {query.about} — subject {query.subject}, site {query.subject.site}.",
         "",
-        f"Question ({query.opened_by.get_full_name() or query.opened_by.get_username()}):",
+        f"Question ({name_of(query.opened_by)}):",
         f"  {query.question}",
     ]
     if step.action != DataQueryStep.Action.OPENED:
@@ -159,7 +160,7 @@ def notify_unblinded_group(unblinding) -> int:
     if not recipients:
         return 0
     base = settings.HEPWATCH_BASE_URL.rstrip("/")
-    who = unblinding.reviewer.get_full_name() or unblinding.reviewer.get_username()
+    who = name_of(unblinding.reviewer)
     body = "\n".join(
         [
             f"{who} emergency-unblinded subject {subject} (site {subject.site}, study "

@@ -10,6 +10,7 @@ from lib import bulk
 from monitoring import rules
 from monitoring.evaluation import loader, runner
 from monitoring.models import Alert, Decision, SubjectSafetyState
+from monitoring.presentation import name_of
 from monitoring.services import errors
 from subjects import access, inputs
 from subjects.models import Regimen, Subject
@@ -37,10 +38,6 @@ DOSING_ERROR_KINDS = ("dose_while_withheld", "dose_off_regimen")
 
 class DecisionError(errors.EntryError):
     """A decision that cannot be signed, naming the field it concerns."""
-
-
-def name_of(user) -> str:
-    return user.get_full_name() or user.get_username()
 
 
 # ---- what may be decided, and dosed, now -------------------------------------------------
