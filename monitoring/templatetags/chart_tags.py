@@ -23,16 +23,13 @@ def lipid_text(timeline):
 @register.simple_tag
 def chart_rows(text):
     """The <tr>s of a chart's data table: the first cell a row heading, an empty cell a dash.
-    One format_html_join for the table, as the lab table's rows, not a template fragment per
-    cell: the liver chart of a subject with 300 draws has 2,400 cells."""
+    One format_html per row, its cells escaped by it, not a template fragment or a format_html
+    per cell: the liver chart of a subject with 300 draws has 2,400 cells."""
+    row = ROW_HEADING + CELL * (len(text.columns) - 1) + "</tr>"
     return format_html_join(
-        "\n",
-        '<tr><th scope="row" class="fw-normal text-nowrap">{}</th>{}</tr>',
-        (
-            (
-                first,
-                format_html_join("", "<td>{}</td>", ((cell or "—",) for cell in rest)),
-            )
-            for first, *rest in text.rows
-        ),
+        "\n", row, ((first, *(cell or "—" for cell in rest)) for first, *rest in text.rows)
     )
+
+
+ROW_HEADING = '<tr><th scope="row" class="fw-normal text-nowrap">{}</th>'
+CELL = "<td>{}</td>"
