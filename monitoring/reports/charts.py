@@ -7,9 +7,10 @@ vendored plotly.js, so pages carry no inline script and need no internet.
 
 import json
 from datetime import UTC, timedelta
+from functools import lru_cache
 
-from monitoring import units
-from monitoring.models import LabResult
+from monitoring import ctcae, units
+from monitoring.models import LabResult, exact_multiple
 from monitoring.presentation import (
     ALT_COLOUR,
     ANALYTE_LABELS,
@@ -33,7 +34,6 @@ ULN_SOURCE_LABELS = {key: label.lower() for key, label in LabResult.ULN_SOURCES}
 
 def _hover_rows(timeline, analyte):
     xs, ys, text = [], [], []
-    canonical = units.ANALYTES[analyte].canonical_unit
     for row in timeline.draws:
         r = row.results.get(analyte)
         if r is None or r.multiple is None:
@@ -41,17 +41,32 @@ def _hover_rows(timeline, analyte):
         res = r.result
         xs.append(row.draw.collected_at)
         ys.append(_f(r.multiple))
-        entered = f"{units.format_number(res.value)} {units.unit_label(res.unit)}"
-        if res.unit != canonical:
-            entered += f" = {units.format_number(res.exact_value())} {canonical}"
-        grade = "" if r.grade is None else f"<br>CTCAE grade {r.grade}"
         text.append(
-            f"<b>{analyte}</b> {entered}<br>ULN {units.format_number(res.exact_uln())} {canonical}"
-            f" ({ULN_SOURCE_LABELS.get(res.uln_source, res.uln_source)})<br>"
-            f"<b>{units.format_multiple(r.multiple)} ULN</b>{grade}<br>"
-            f"{row.draw.collected_at:%Y-%m-%d %H:%M} UTC"
+            _hover_result(analyte, res.value, res.reported_uln, res.uln, res.unit, res.uln_source)
+            + f"{row.draw.collected_at:%Y-%m-%d %H:%M} UTC"
         )
     return xs, ys, text
+
+
+# As the lab table's cells (templatetags.hepwatch.result_cell): a subject's values and ULNs
+# repeat from draw to draw, so equal results keep their words (format_number shows 1.0 and 1.00
+# alike).
+@lru_cache(maxsize=8192)
+def _hover_result(analyte, value, reported_uln, uln, unit, uln_source):
+    """A point's hover text but its time: the value as entered, the ULN, ×ULN and grade."""
+    canonical = units.ANALYTES[analyte].canonical_unit
+    multiple = exact_multiple(analyte, value, unit, reported_uln, uln)
+    entered = f"{units.format_number(value)} {units.unit_label(unit)}"
+    if unit != canonical:
+        entered += f" = {units.format_number(units.to_canonical(analyte, value, unit))} {canonical}"
+    grade = ctcae.grade(analyte, multiple)
+    grade = "" if grade is None else f"<br>CTCAE grade {grade}"
+    return (
+        f"<b>{analyte}</b> {entered}<br>ULN "
+        f"{units.format_number(units.exact_uln(analyte, unit, reported_uln, uln))} {canonical}"
+        f" ({ULN_SOURCE_LABELS.get(uln_source, uln_source)})<br>"
+        f"<b>{units.format_multiple(multiple)} ULN</b>{grade}<br>"
+    )
 
 
 def _doses_while_withheld(timeline):
