@@ -239,13 +239,22 @@ def wait_evaluated(timeout=600):
         time.sleep(0.05)
 
 
+class _Unfollowed(urllib.request.HTTPRedirectHandler):
+    """A redirect answered, not followed: the entry's time ends at its own response."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
 class Session:
     """A logged-in browser-like HTTP session against the real server."""
 
     def __init__(self, base, username):
         self.base = base
         self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        cookies = urllib.request.HTTPCookieProcessor(self.jar)
+        self.opener = urllib.request.build_opener(cookies)
+        self.unfollowed = urllib.request.build_opener(cookies, _Unfollowed)
         self.get("/login/")
         self.post("/login/", {"username": username, "password": PASSWORD})
         self.second_step(username)
@@ -284,14 +293,22 @@ class Session:
             error.read()
             return error.code
 
-    def post(self, path, data):
+    def post(self, path, data, *, follow=True):
+        """The status of the answer; with follow=False, a redirect's own (302), its page not
+        fetched."""
         body = urllib.parse.urlencode({**data, "csrfmiddlewaretoken": self.csrf()}).encode()
         request = urllib.request.Request(
             self.base + path, data=body, headers={"Referer": self.base + path}
         )
-        with self.opener.open(request, timeout=30) as response:
-            response.read()
-            return response.status
+        try:
+            with (self.opener if follow else self.unfollowed).open(request, timeout=30) as answer:
+                answer.read()
+                return answer.status
+        except urllib.error.HTTPError as error:
+            if follow or error.code != 302:
+                raise
+            error.read()
+            return error.code
 
 
 def timed(fn, n):
@@ -809,7 +826,10 @@ def main():
                 "APOB_unit": "mg/dL",
             }
             t0 = time.perf_counter()
-            session.post(f"/subjects/{subject_pk}/draws/new/", form)
+            # Until the entry's own answer (its redirect: saved), not the subject page it leads
+            # to, which the subject page's figure measures; the floor renders no page either.
+            if session.post(f"/subjects/{subject_pk}/draws/new/", form, follow=False) != 302:
+                raise RuntimeError(f"entry {i} was not saved")
             moment = datetime.strptime(at, "%Y-%m-%dT%H:%M").replace(tzinfo=UTC)
             while not Alert.objects.filter(subject_id=subject_pk, triggered_at=moment).exists():
                 if time.perf_counter() - t0 > 30:
