@@ -81,7 +81,33 @@ class LabDraw(models.Model):
         return f"{self.subject} draw {self.collected_at:%Y-%m-%d %H:%M}"
 
 
-class LabResult(models.Model):
+class Measures:
+    """What a stored result means, from its analyte, value, unit, reported ULN and ULN: for the
+    model and for the plain rows a page reads (selectors.subject_pages.ResultValues)."""
+
+    __slots__ = ()
+
+    @property
+    def canonical_unit(self):
+        return units.ANALYTES[self.analyte].canonical_unit
+
+    def exact_value(self):
+        return units.to_canonical(self.analyte, self.value, self.unit)
+
+    def exact_uln(self):
+        return units.exact_uln(self.analyte, self.unit, self.reported_uln, self.uln)
+
+    def exact_multiple(self):
+        """The exact ×ULN (a Fraction), or None without a ULN. `uln_multiple` is its stored,
+        rounded copy for sorting and filtering; every page, export and SDTM file shows this."""
+        return exact_multiple(self.analyte, self.value, self.unit, self.reported_uln, self.uln)
+
+    def ctcae_grade(self):
+        """The CTCAE v5 grade (0-4) of this result, or None for a test without one."""
+        return ctcae.grade(self.analyte, self.exact_multiple())
+
+
+class LabResult(Measures, models.Model):
     """A value as entered, and the same in the canonical unit with its ULN and multiple."""
 
     ULN_SOURCES = [
@@ -113,25 +139,6 @@ class LabResult(models.Model):
 
     def __str__(self):
         return f"{self.analyte} {self.value} {self.unit}"
-
-    @property
-    def canonical_unit(self):
-        return units.ANALYTES[self.analyte].canonical_unit
-
-    def exact_value(self):
-        return units.to_canonical(self.analyte, self.value, self.unit)
-
-    def exact_uln(self):
-        return units.exact_uln(self.analyte, self.unit, self.reported_uln, self.uln)
-
-    def exact_multiple(self):
-        """The exact ×ULN (a Fraction), or None without a ULN. `uln_multiple` is its stored,
-        rounded copy for sorting and filtering; every page, export and SDTM file shows this."""
-        return exact_multiple(self.analyte, self.value, self.unit, self.reported_uln, self.uln)
-
-    def ctcae_grade(self):
-        """The CTCAE v5 grade (0-4) of this result, or None for a test without one."""
-        return ctcae.grade(self.analyte, self.exact_multiple())
 
 
 # A subject's values and ULNs repeat from draw to draw, and exact arithmetic is the cost.

@@ -88,8 +88,9 @@ def urls(w):
     }
 
 
-# 20, and 2 since data queries: the subject's queries, and the navigation's count of those waiting.
-SUBJECT_PAGE_QUERIES = 22
+# 18 (the draws and results read once, for the table, the charts and the rules, since issue 18),
+# and 2 since data queries: the subject's queries, and the navigation's count of those waiting.
+SUBJECT_PAGE_QUERIES = 20
 SUBJECT_PAGES = (
     "subject",
     "subject_status",

@@ -8,10 +8,15 @@ from monitoring import rules, units
 from monitoring.models import Decision, LabDraw, LabResult
 from subjects.models import Dose, Regimen, Subject
 
+# The columns the rules need of a draw and of a result, in the order load_histories reads them.
+DRAW_COLUMNS = ("pk", "subject_id", "collected_at", "resulted_at", "symptoms_of_liver_injury")
+RESULT_COLUMNS = ("draw_id", "analyte", "value", "unit", "reported_uln", "uln")
 
-def history_of(subject) -> rules.History:
-    """One subject's whole history for the rules."""
-    return load_histories([subject.pk])[subject.pk]
+
+def history_of(subject, *, draws=None, results=None) -> rules.History:
+    """One subject's whole history for the rules. `draws` and `results`, rows of DRAW_COLUMNS
+    and RESULT_COLUMNS, are the subject's, when the caller has read them (the subject page)."""
+    return load_histories([subject.pk], draws=draws, results=results)[subject.pk]
 
 
 @lru_cache(maxsize=8192)
@@ -31,23 +36,26 @@ def result_for_rules(analyte, value, unit, reported_uln, uln) -> rules.Result:
     )
 
 
-def load_histories(pks) -> dict:
+def load_histories(pks, *, draws=None, results=None) -> dict:
     """The histories of these subjects for the rules: draws with their results, doses, signed
-    decisions, flags and regimens, read as plain rows (no model instances). The one loader."""
+    decisions, flags and regimens, read as plain rows (no model instances). The one loader;
+    `draws` and `results` as history_of takes them."""
+    draw_rows, result_rows = draws, results
     draws, results, doses, decisions = {}, {}, {}, {}
-    subject_draws = LabDraw.objects.filter(subject_id__in=pks).order_by()
-    for pk, subject_pk, collected_at, resulted_at, symptoms in subject_draws.values_list(
-        "pk", "subject_id", "collected_at", "resulted_at", "symptoms_of_liver_injury"
-    ):
+    if draw_rows is None:
+        subject_draws = LabDraw.objects.filter(subject_id__in=pks).order_by()
+        draw_rows = subject_draws.values_list(*DRAW_COLUMNS)
+        # Of these draws by a subquery, not by a join on the subject: the planner then reads
+        # them through the draw index instead of scanning every result of the study.
+        result_rows = (
+            LabResult.objects.filter(draw_id__in=subject_draws.values("pk"))
+            .order_by()
+            .values_list(*RESULT_COLUMNS)
+        )
+    for pk, subject_pk, collected_at, resulted_at, symptoms in draw_rows:
         draws.setdefault(subject_pk, []).append((pk, collected_at, resulted_at, symptoms))
         results[pk] = []
-    # Of these draws by a subquery, not by a join on the subject: the planner then reads them
-    # through the draw index instead of scanning every result of the study.
-    for draw_id, *fields in (
-        LabResult.objects.filter(draw_id__in=subject_draws.values("pk"))
-        .order_by()
-        .values_list("draw_id", "analyte", "value", "unit", "reported_uln", "uln")
-    ):
+    for draw_id, *fields in result_rows:
         # A draw committed between the two reads (the embedded SQLite default reads without one
         # snapshot across statements) is left to the evaluation its own entry asks for.
         if draw_id in results:
