@@ -104,7 +104,7 @@ class Measures:
 
     def ctcae_grade(self):
         """The CTCAE v5 grade (0-4) of this result, or None for a test without one."""
-        return ctcae.grade(self.analyte, self.exact_multiple())
+        return ctcae_grade(self.analyte, self.value, self.unit, self.reported_uln, self.uln)
 
 
 class LabResult(Measures, models.Model):
@@ -146,6 +146,11 @@ class LabResult(Measures, models.Model):
 def exact_multiple(analyte, value, unit, reported_uln, uln):
     exact_uln = units.exact_uln(analyte, unit, reported_uln, uln)
     return units.to_canonical(analyte, value, unit) / exact_uln if exact_uln else None
+
+
+@lru_cache(maxsize=8192)
+def ctcae_grade(analyte, value, unit, reported_uln, uln):
+    return ctcae.grade(analyte, exact_multiple(analyte, value, unit, reported_uln, uln))
 
 
 class SubjectSafetyState(models.Model):
