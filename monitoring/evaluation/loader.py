@@ -121,7 +121,7 @@ def load_histories(pks, *, draws=None, results=None) -> dict:
 def regimens_for_rules(regimens) -> dict:
     """{pk: rules.Regimen} of these Regimen rows."""
     return {
-        pk: rules.Regimen(code, name, dose_mg, per_week)
+        pk: rules.Regimen(code, name, dose_mg, per_week, key=pk)
         for pk, code, name, dose_mg, per_week in regimens.values_list(
             "pk", "code", "name", "dose_mg", "administrations_per_week"
         )

@@ -12,7 +12,7 @@ from monitoring.evaluation.loader import load_histories
 from monitoring.evaluation.reconcile import by_the_engine, reconcile
 from monitoring.models import Alert, SubjectSafetyState
 from monitoring.signals import alerts_opened, evaluation_requested
-from subjects.models import Regimen, Subject
+from subjects.models import Subject
 
 EVALUATION_CHUNK = 200
 
@@ -30,18 +30,17 @@ def mark_changed(subject_pks, *, evaluate=True):
     if not subject_pks:
         return
     now = timezone.now()
-    existing = set(
-        SubjectSafetyState.objects.filter(subject_id__in=subject_pks).values_list(
-            "subject_id", flat=True
+    changed = {"data_version": F("data_version") + 1, "data_changed_at": now}
+    states = SubjectSafetyState.objects.filter(subject_id__in=subject_pks)
+    # Nearly every subject has its state already: one UPDATE; the missing ones are made (by
+    # this writer or a concurrent one) and counted only when it found fewer rows than subjects.
+    if states.update(**changed) < len(subject_pks):
+        existing = set(states.values_list("subject_id", flat=True))
+        missing = [pk for pk in subject_pks if pk not in existing]
+        SubjectSafetyState.objects.bulk_create(
+            [SubjectSafetyState(subject_id=pk) for pk in missing], ignore_conflicts=True
         )
-    )
-    SubjectSafetyState.objects.bulk_create(
-        [SubjectSafetyState(subject_id=pk) for pk in subject_pks if pk not in existing],
-        ignore_conflicts=True,
-    )
-    SubjectSafetyState.objects.filter(subject_id__in=subject_pks).update(
-        data_version=F("data_version") + 1, data_changed_at=now
-    )
+        SubjectSafetyState.objects.filter(subject_id__in=missing).update(**changed)
     if evaluate:
         transaction.on_commit(lambda: request_evaluation(subject_pks))
 
@@ -86,13 +85,6 @@ def _evaluate_chunk(pks, as_of, because=None):
         .values_list("subject_id", "data_version")
     )
     histories = load_histories(pks)
-    regimen_pks = {
-        (study_pk, code): pk
-        for pk, study_pk, code in Regimen.objects.filter(study__subjects__pk__in=pks)
-        .distinct()
-        .values_list("pk", "study_id", "code")
-    }
-    study_of = dict(Subject.objects.filter(pk__in=pks).values_list("pk", "study_id"))
     alerts = {}
     for alert in Alert.objects.filter(subject_id__in=pks).order_by():
         alerts.setdefault(alert.subject_id, []).append(alert)
@@ -101,8 +93,7 @@ def _evaluate_chunk(pks, as_of, because=None):
     for pk, history in histories.items():
         assessment = rules.evaluate(history, as_of)
         new_alerts += reconcile(pk, assessment, alerts.get(pk, []), now, because)
-        regimen = assessment.regimen
-        regimen_pk = regimen_pks.get((study_of[pk], regimen.code)) if regimen else None
+        regimen_pk = assessment.regimen.key if assessment.regimen else None
         key = (assessment.state, regimen_pk, assessment.regimen_since, versions[pk])
         outcome.setdefault(key, []).append(pk)
     for alert in new_alerts:

@@ -127,6 +127,7 @@ class Regimen:
     name: str = ""
     dose_mg: Decimal | None = None
     per_week: int = 1
+    key: object = field(default=None, compare=False)  # the stored regimen's, as a draw's key
 
     def describe(self) -> str:
         if self.dose_mg is None:
