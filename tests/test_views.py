@@ -765,6 +765,28 @@ def test_subject_page_queries_do_not_grow_with_its_draws(
     assert page_queries(client, url) == few <= SUBJECT_PAGE_QUERIES
 
 
+def test_evaluating_a_subject_takes_as_many_queries_with_its_draws_and_doses(
+    two_sites, django_capture_on_commit_callbacks
+):
+    """An entry's evaluation (the worker's share of entry -> alert) reads a history in a fixed
+    number of queries, however long it is."""
+    subject = two_sites["own"]
+
+    def evaluation_queries():
+        with CaptureQueriesContext(connection) as queries:
+            assert runner.evaluate_subjects([subject.pk]) == 1
+        return len(queries)
+
+    few = evaluation_queries()
+    with django_capture_on_commit_callbacks(execute=True):
+        for day in range(4, 40, 2):
+            lab_entry.record_draw(subject, at(day), results(ALT=20, AST=20, TBIL="0.5"))
+            Dose.objects.create(subject=subject, administered_at=at(day, 10), dose_mg=200)
+        runner.mark_changed([subject.pk])
+    assert LabDraw.objects.filter(subject=subject).count() > 18
+    assert evaluation_queries() == few
+
+
 # The dashboard counts its open cases in a query of their own (17 since rules v2 cases); the
 # subject list asks once which studies are blinded to the user (subjects.access); a reviewer's
 # every page loads the device that verified their sign-in (django-otp), one more; data queries
