@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from monitoring.formats import exports
+from monitoring.formats import exports, spreadsheets
 from monitoring.presentation import (
     SEVERITY_BY_RANK,
     multiple,
@@ -255,7 +255,7 @@ def export_response(table, fmt, name):
     """The table's rows (every page, as filtered and sorted) as a CSV or XLSX download, written
     by the study exports' writers: formula-like text is escaped there, once for every export."""
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    return exports.dataset_download(exports.table_dataset(table, name), fmt, f"{name}-{stamp}")
+    return spreadsheets.dataset_download(exports.table_dataset(table, name), fmt, f"{name}-{stamp}")
 
 
 EXPORT_FORMATS = ("csv", "xlsx")

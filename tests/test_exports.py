@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from openpyxl import load_workbook
 
-from monitoring.formats import exports
+from monitoring.formats import exports, spreadsheets
 from monitoring.models import Alert, Decision, LabResult
 from subjects.models import Dose, Site, Subject
 
@@ -160,12 +160,12 @@ def test_formula_cells_are_text_in_xlsx_with_their_exact_value(hostile, tmp_path
 
 
 def test_numbers_negative_ones_included_are_never_escaped():
-    assert exports.csv_cell(Decimal("-5.50")) == "-5.5"
-    assert exports.csv_cell(-22.22) == "-22.22"
-    assert exports.csv_cell(0) == "0"
-    assert exports.csv_cell("-5 mg given") == "'-5 mg given"
-    assert exports.csv_cell("MIP-001") == "MIP-001"
-    assert exports.csv_cell(None) == "" and exports.csv_cell(True) == "true"
+    assert spreadsheets.csv_cell(Decimal("-5.50")) == "-5.5"
+    assert spreadsheets.csv_cell(-22.22) == "-22.22"
+    assert spreadsheets.csv_cell(0) == "0"
+    assert spreadsheets.csv_cell("-5 mg given") == "'-5 mg given"
+    assert spreadsheets.csv_cell("MIP-001") == "MIP-001"
+    assert spreadsheets.csv_cell(None) == "" and spreadsheets.csv_cell(True) == "true"
 
 
 @pytest.mark.parametrize("role", ["monitor", "reviewer", "staff"])

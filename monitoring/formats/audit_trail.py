@@ -3,7 +3,7 @@ changed field (who, when, what, from what to what, why), filtered by subject and
 
 from datetime import UTC
 
-from monitoring.formats import exports
+from monitoring.formats import spreadsheets
 from monitoring.selectors import audit
 
 COLUMNS = ["subject_id", "at", "who", "action", "record", "field", "old", "new", "reason"]
@@ -33,4 +33,6 @@ def _text(value):
 
 
 def write(subjects, handle, **options):
-    exports.write_csv(exports.Dataset("audit_trail", COLUMNS, rows(subjects, **options)), handle)
+    spreadsheets.write_csv(
+        spreadsheets.Dataset("audit_trail", COLUMNS, rows(subjects, **options)), handle
+    )

@@ -10,7 +10,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from monitoring import rules, units
-from monitoring.formats import exports
+from monitoring.formats import spreadsheets
 from monitoring.models import SubjectSafetyState
 from monitoring.presentation import (
     ANALYTE_LABELS,
@@ -176,7 +176,7 @@ def report_filename(subject, extension):
 def bundle_datasets(report: SubjectReport):
     s = report.subject
     tl = report.timeline
-    yield exports.Dataset(
+    yield spreadsheets.Dataset(
         "subject",
         ["field", "value"],
         [
@@ -198,12 +198,12 @@ def bundle_datasets(report: SubjectReport):
             ["generated_at", report.generated_at],
         ],
     )
-    yield exports.Dataset(
+    yield spreadsheets.Dataset(
         "doses",
         ["administered_at", "dose_mg", "given_despite"],
         [[d.administered_at, d.dose_mg, d.given_despite] for d in tl.doses],
     )
-    yield exports.Dataset(
+    yield spreadsheets.Dataset(
         "withheld_periods",
         ["start", "end", "what"],
         [[p.start, p.end, p.what] for p in report.periods],
@@ -229,7 +229,7 @@ def bundle_datasets(report: SubjectReport):
                     row.draw.symptoms_of_liver_injury,
                 ]
             )
-    yield exports.Dataset(
+    yield spreadsheets.Dataset(
         "labs",
         [
             "collected_at",
@@ -246,7 +246,7 @@ def bundle_datasets(report: SubjectReport):
         ],
         labs,
     )
-    yield exports.Dataset(
+    yield spreadsheets.Dataset(
         "alerts",
         [
             "alert_id",
@@ -274,7 +274,7 @@ def bundle_datasets(report: SubjectReport):
             for a in report.alerts
         ],
     )
-    yield exports.Dataset(
+    yield spreadsheets.Dataset(
         "decisions",
         ["alert_id", "action", "reason", "reviewer", "reviewer_name", "signed_at", "signature"],
         [
@@ -291,7 +291,7 @@ def bundle_datasets(report: SubjectReport):
             for d in a.decisions.all()
         ],
     )
-    yield exports.Dataset(
+    yield spreadsheets.Dataset(
         "lipids",
         ["test", "collected_at", "value_mg_dl", "baseline", "percent_change"],
         [
@@ -308,4 +308,4 @@ def bundle_datasets(report: SubjectReport):
 
 
 def report_csv_bundle(report: SubjectReport) -> bytes:
-    return exports.csv_zip_bytes(list(bundle_datasets(report)))
+    return spreadsheets.csv_zip_bytes(list(bundle_datasets(report)))

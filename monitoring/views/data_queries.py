@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
-from monitoring.formats import exports
+from monitoring.formats import exports, spreadsheets
 from monitoring.forms import (
     CorrectionForm,
     DataQueryForm,
@@ -50,7 +50,7 @@ def query_list(request):
             queries = queries.filter(status=shown)
     fmt = request.GET.get("export")
     if fmt in ("csv", "xlsx"):
-        return exports.dataset_download(
+        return spreadsheets.dataset_download(
             exports.queries_dataset(queries=queries), fmt, f"hepwatch-queries-{shown}"
         )
     return render(

@@ -8,7 +8,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 
-from monitoring.formats import exports
+from monitoring.formats import exports, spreadsheets
 from monitoring.reports import charts, study_charts, subject_report
 from monitoring.reports import study_report as study_report_data
 from subjects import access
@@ -41,7 +41,7 @@ def subject_report_pdf(request, pk):
         subject, sees_arm=access.sees_arm_of(request.user, subject)
     )
     pdf = subject_report.report_pdf(report, paper)
-    response = exports.download(
+    response = spreadsheets.download(
         pdf, subject_report.report_filename(subject, "pdf"), "pdf", inline=True
     )
     response["Server-Timing"] = f"pdf;dur={(time.perf_counter() - started) * 1000:.0f}"
@@ -55,7 +55,7 @@ def subject_report_csv(request, pk):
         subject, sees_arm=access.sees_arm_of(request.user, subject)
     )
     bundle = subject_report.report_csv_bundle(report)
-    return exports.download(bundle, subject_report.report_filename(subject, "zip"), "zip")
+    return spreadsheets.download(bundle, subject_report.report_filename(subject, "zip"), "zip")
 
 
 # ---- study report -------------------------------------------------------------------------
@@ -78,7 +78,7 @@ def study_report_pdf(request):
     access.require(access.can_see_study(request.user), access.STUDY_ONLY)
     report = study_report_data.study_report(request.user)
     pdf = study_report_data.report_pdf(report, request.user)
-    return exports.download(pdf, study_report_data.report_filename(report), "pdf", inline=True)
+    return spreadsheets.download(pdf, study_report_data.report_filename(report), "pdf", inline=True)
 
 
 # ---- study exports ------------------------------------------------------------------------
@@ -94,10 +94,14 @@ def study_export_download(request, name, fmt):
     if name == "study":
         datasets = [exports.dataset(n, subjects, sees_arm) for n in exports.DATASETS]
         if fmt == "xlsx":
-            return exports.download(exports.xlsx_bytes(datasets), "hepwatch-study.xlsx", "xlsx")
-        return exports.download(exports.csv_zip_bytes(datasets), "hepwatch-study-csv.zip", "zip")
+            return spreadsheets.download(
+                spreadsheets.xlsx_bytes(datasets), "hepwatch-study.xlsx", "xlsx"
+            )
+        return spreadsheets.download(
+            spreadsheets.csv_zip_bytes(datasets), "hepwatch-study-csv.zip", "zip"
+        )
     data = exports.dataset(name, subjects, sees_arm)
-    return exports.dataset_download(data, fmt, f"hepwatch-{name}")
+    return spreadsheets.dataset_download(data, fmt, f"hepwatch-{name}")
 
 
 # ---- web lab import -----------------------------------------------------------------------

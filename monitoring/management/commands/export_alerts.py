@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from monitoring.formats import exports
+from monitoring.formats import spreadsheets
 from monitoring.models import Alert
 
 COLUMNS = ["subject_id", "kind", "severity", "status", "triggered_at", "due_by", "rule"]
@@ -20,7 +20,7 @@ class Command(BaseCommand):
             [a.subject.subject_id, a.kind, a.severity, a.status, a.triggered_at, a.due_by, a.rule]
             for a in alerts.iterator(chunk_size=2000)
         )
-        data = exports.Dataset("alerts", COLUMNS, rows)
+        data = spreadsheets.Dataset("alerts", COLUMNS, rows)
         with open(output, "w", newline="", encoding="utf-8") as handle:
-            exports.write_csv(data, handle)
+            spreadsheets.write_csv(data, handle)
         self.stdout.write(f"Wrote {alerts.count()} alert(s) to {output}.")
