@@ -8,7 +8,8 @@ from django.views.decorators.http import require_POST
 from django_tables2 import RequestConfig
 
 from monitoring.filters import AlertFilter
-from monitoring.forms import DRAW_ANALYTES, DecisionForm, add_entry_error
+from monitoring.forms.entry import DRAW_ANALYTES, add_entry_error
+from monitoring.forms.signed import DecisionForm
 from monitoring.reports import charts
 from monitoring.selectors import alert_pages, subject_pages
 from monitoring.services import dosing, errors, review

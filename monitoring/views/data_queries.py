@@ -7,14 +7,13 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
 from monitoring.formats import exports, spreadsheets
-from monitoring.forms import (
-    CorrectionForm,
+from monitoring.forms.data_queries import (
     DataQueryForm,
     QueryAnswerForm,
     QueryCloseForm,
     QuerySendBackForm,
-    add_entry_error,
 )
+from monitoring.forms.entry import CorrectionForm, add_entry_error
 from monitoring.models import DataQuery, LabResult
 from monitoring.selectors import data_queries as selectors
 from monitoring.services import data_queries

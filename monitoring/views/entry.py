@@ -6,7 +6,7 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 
 from monitoring import rules, units
-from monitoring.forms import CorrectionForm, DrawForm, add_entry_error
+from monitoring.forms.entry import CorrectionForm, DrawForm, add_entry_error
 from monitoring.models import LabDraw, LabResult
 from monitoring.selectors import data_queries
 from monitoring.services import dosing, errors, lab_entry

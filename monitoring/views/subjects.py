@@ -8,7 +8,8 @@ from django.views.decorators.http import require_POST
 from django_tables2 import RequestConfig
 
 from monitoring.filters import SubjectFilter
-from monitoring.forms import DRAW_ANALYTES, UnblindForm
+from monitoring.forms.entry import DRAW_ANALYTES
+from monitoring.forms.signed import UnblindForm
 from monitoring.reports import charts
 from monitoring.selectors import audit, data_queries, subject_pages
 from monitoring.services import blinding, dosing

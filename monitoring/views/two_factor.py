@@ -13,7 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
 from qrcode.image.svg import SvgPathImage
 
-from monitoring.forms import SecondFactorForm
+from monitoring.forms.signed import SecondFactorForm
 from monitoring.services import two_factor
 from subjects import access
 
