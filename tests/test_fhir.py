@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 
-from monitoring.formats import fhir
+from monitoring.formats.fhir import observations
 from monitoring.models import Alert, LabDraw, LabResult
 from subjects.api_tokens import ApiToken
 
@@ -314,8 +314,8 @@ def test_the_symptoms_extension_is_one_url_read_by_the_feed_advertised_and_docum
     body = client.get("/fhir/r4/metadata").json()
     CapabilityStatement.model_validate(body)
     (observation,) = [r for r in body["rest"][0]["resource"] if r["type"] == "Observation"]
-    assert fhir.SYMPTOMS_EXTENSION in observation["documentation"]
+    assert observations.SYMPTOMS_EXTENSION in observation["documentation"]
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    assert f"`{fhir.SYMPTOMS_EXTENSION}`" in readme
-    flagged = {"extension": [{"url": fhir.SYMPTOMS_EXTENSION, "valueBoolean": True}]}
-    assert fhir.read_symptoms(flagged) is True
+    assert f"`{observations.SYMPTOMS_EXTENSION}`" in readme
+    flagged = {"extension": [{"url": observations.SYMPTOMS_EXTENSION, "valueBoolean": True}]}
+    assert observations.read_symptoms(flagged) is True

@@ -18,7 +18,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 
 from monitoring import units
-from monitoring.formats import fhir
+from monitoring.formats.fhir import observations
 from monitoring.models import LabResult
 from subjects import inputs
 from subjects.models import Site
@@ -41,12 +41,12 @@ def as_observation(row, note=""):
     resource = {
         "resourceType": "Observation",
         "status": "corrected" if note else "final",
-        "code": {"coding": [{"system": fhir.LOINC, "code": units.ANALYTES[test].loinc[0]}]},
+        "code": {"coding": [{"system": observations.LOINC, "code": units.ANALYTES[test].loinc[0]}]},
         "subject": {"identifier": {"value": row["subject_id"]}},
         "effectiveDateTime": instant(row["collected_at"]),
         "valueQuantity": {
             "value": row["value"],
-            "system": fhir.UCUM,
+            "system": observations.UCUM,
             "code": units.normalise_unit(test, row["unit"]),
         },
     }
@@ -56,7 +56,10 @@ def as_observation(row, note=""):
         resource["issued"] = instant(row["resulted_at"])
     if row.get("symptoms", "").strip():
         resource["extension"] = [
-            {"url": fhir.SYMPTOMS_EXTENSION, "valueBoolean": inputs.parse_bool(row["symptoms"])}
+            {
+                "url": observations.SYMPTOMS_EXTENSION,
+                "valueBoolean": inputs.parse_bool(row["symptoms"]),
+            }
         ]
     if note:
         resource["note"] = [{"text": note}]

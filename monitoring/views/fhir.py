@@ -4,7 +4,8 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from monitoring.formats import csv_import, fhir
+from monitoring.formats import csv_import
+from monitoring.formats.fhir import capability, feed, observations
 from subjects import access, api_tokens
 
 FHIR_JSON = "application/fhir+json"
@@ -15,7 +16,7 @@ def answer(data, status=200):
 
 
 def refusal(status, message, code):
-    return answer(fhir.operation_outcome([fhir.Problem("", message, code)]), status)
+    return answer(observations.operation_outcome([observations.Problem("", message, code)]), status)
 
 
 def sender(request):
@@ -31,14 +32,14 @@ def sender(request):
 
 
 def body(request):
-    """The request body read from its stream (at most fhir.MAX_BYTES), or an OperationOutcome
-    answer for one larger than that."""
-    too_large = refusal(413, f"the body is over {fhir.MAX_BYTES // 1048576} MB", "too-long")
+    """The request body read from its stream (at most observations.MAX_BYTES), or an
+    OperationOutcome answer for one larger than that."""
+    too_large = refusal(413, f"the body is over {observations.MAX_BYTES // 1048576} MB", "too-long")
     length = request.META.get("CONTENT_LENGTH") or "0"
-    if length.isdigit() and int(length) > fhir.MAX_BYTES:
+    if length.isdigit() and int(length) > observations.MAX_BYTES:
         return None, too_large
-    raw = request.read(fhir.MAX_BYTES + 1)
-    if len(raw) > fhir.MAX_BYTES:
+    raw = request.read(observations.MAX_BYTES + 1)
+    if len(raw) > observations.MAX_BYTES:
         return None, too_large
     return raw, None
 
@@ -56,13 +57,13 @@ def receive(request, *, single):
     if refused:
         return refused
     try:
-        data = fhir.parse_json(raw)
-        outcome = fhir.receive(data, scope(user), user=user, single=single)
-    except fhir.FhirError as error:
+        data = observations.parse_json(raw)
+        outcome = feed.receive(data, scope(user), user=user, single=single)
+    except observations.FhirError as error:
         status = 413 if any(p.code == "too-long" for p in error.problems) else error.status
         if all(p.code == "not-found" for p in error.problems):
             status = 404 if single else status
-        return answer(fhir.operation_outcome(error.problems), status)
+        return answer(observations.operation_outcome(error.problems), status)
     if single:
         status, pk = outcome.written[0]
         response = answer({"resourceType": "Observation", "id": str(pk)}, int(status[:3]))
@@ -70,8 +71,8 @@ def receive(request, *, single):
         return response
     if not outcome.written:  # a batch of which nothing could be taken
         problems = [p for _, ps in sorted(outcome.problems.items()) for p in ps]
-        return answer(fhir.operation_outcome(problems), 400)
-    return answer(fhir.response_bundle(data, outcome))
+        return answer(observations.operation_outcome(problems), 400)
+    return answer(feed.response_bundle(data, outcome))
 
 
 @csrf_exempt
@@ -89,4 +90,4 @@ def observation(request):
 @require_GET
 def metadata(request):
     """The CapabilityStatement; public, as FHIR clients read it before they authenticate."""
-    return answer(fhir.capability_statement(request.build_absolute_uri("/fhir/r4/")))
+    return answer(capability.capability_statement(request.build_absolute_uri("/fhir/r4/")))
