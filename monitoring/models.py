@@ -1,5 +1,8 @@
 """The monitoring records: reference ranges, lab draws and results, safety states, alerts and
-decisions, each with its audit history."""
+decisions, each with its audit history.
+
+Over 400 lines on purpose: Django finds an app's models in one module, and the records read
+best together, each beside its constraints and history, as healthchecks' hc/api/models.py."""
 
 from datetime import timedelta
 from functools import lru_cache
@@ -326,7 +329,7 @@ class Decision(models.Model):
 
 class ObservationIdentifier(models.Model):
     """A FHIR Observation.identifier (system and value) and the lab result it was stored as, so
-    a feed sending the same Observation again changes nothing (monitoring/formats/fhir.py)."""
+    a feed sending the same Observation again changes nothing (monitoring/formats/fhir/)."""
 
     system = models.CharField(max_length=500, blank=True)
     value = models.CharField(max_length=500)
