@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import NamedTuple
 
 from subjects.inputs import LAB_LIMITS
@@ -152,6 +153,15 @@ class LimitError(ValueError):
 def check_plausible(analyte: str, value, unit: str, reported_uln=None) -> None:
     """LimitError when the value or the reported ULN (both in `unit`) is outside the limits of
     subjects/inputs.py, which are in the canonical unit; the message names both units."""
+    refused = _implausible(analyte, value, unit, reported_uln)
+    if refused is not None:
+        raise LimitError(*refused)
+
+
+# A central lab's file repeats a few hundred values against a few ULNs: each checked once.
+@lru_cache(maxsize=8192)
+def _implausible(analyte, value, unit, reported_uln):
+    """(field, message) of check_plausible's refusal, or None."""
     spec, limits = ANALYTES[analyte], LAB_LIMITS[analyte]
     unit = normalise_unit(analyte, unit)
     for field, number, limit, what in (
@@ -161,14 +171,15 @@ def check_plausible(analyte: str, value, unit: str, reported_uln=None) -> None:
         if number is None:
             continue
         if limit is None:
-            raise LimitError(field, f"{analyte} has no ULN")
+            return field, f"{analyte} has no ULN"
         canonical = to_canonical(analyte, number, unit)
         if limit.refusal(canonical) is None:  # the many plausible values need no words
             continue
         shown = f"{what} {format_number(number)} {unit_label(unit)}"
         if unit != spec.canonical_unit:
             shown += f" ({format_number(canonical)} {spec.canonical_unit})"
-        raise LimitError(field, limit.refusal(canonical, shown))
+        return field, limit.refusal(canonical, shown)
+    return None
 
 
 def to_canonical(analyte: str, value, unit: str) -> Fraction:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 # ---- plausibility limits ----------------------------------------------------------------
 
@@ -101,6 +102,8 @@ MAX_INTEGER_DIGITS = 15
 MAX_CHARACTERS = 120
 
 
+# A file's numbers repeat (doses of 200 mg, a few hundred lab values): each text parsed once.
+@lru_cache(maxsize=8192)
 def parse_decimal(text: str, *, places: int, zero: bool = False) -> Decimal:
     """A plain decimal number ("135", "0.68", ".5"), rounded to `places` decimals.
 
