@@ -210,10 +210,13 @@ def _discontinue_draw(peaks, history: History, rs: RuleSet):
 # ---- what a reviewer may decide, and what a dose breaks ---------------------------------
 
 
-def refusal(history: History, action: str, at: datetime, *, regimen=None, alert_kinds=()):
+def refusal(
+    history: History, action: str, at: datetime, *, regimen=None, alert_kinds=(), peaks=None
+):
     """Why the rules refuse this decision signed at `at`, or None when it is allowed.
 
     Judged against the whole history of labs and doses and the decisions signed before `at`.
+    `peaks`, the history's peak_draws, when the caller judges several decisions on its draws.
     """
     earlier = History(
         draws=history.draws,
@@ -224,7 +227,7 @@ def refusal(history: History, action: str, at: datetime, *, regimen=None, alert_
         start_regimen=history.start_regimen,
         rule_set=history.rule_set,
     )
-    timeline = timeline_of(earlier)
+    timeline = timeline_of(earlier, peaks=peaks)
     if timeline.discontinued(at):
         allowed = action in (DISCONTINUE, ACKNOWLEDGE) or (
             action == DISMISS

@@ -152,10 +152,12 @@ def _checked_decision(
     replaces=None,
     history=None,
     regimens=None,
+    peaks=None,
 ) -> Decision:
     """The decision, unsaved, if section 3 allows it against `history` (by default the
     subject's as stored); else DecisionError naming the field. `regimens` ({pk: rules.Regimen})
-    holds the regimen when the caller has read it already."""
+    holds the regimen when the caller has read it already; `peaks` the history's peak draws
+    (rules.peak_draws), when the caller checks several decisions on the same draws."""
     if action not in Decision.Action.values:
         raise DecisionError("action", f"unknown action {action!r}")
     try:
@@ -188,6 +190,7 @@ def _checked_decision(
         signed_at,
         regimen=target.get(regimen.pk) if regimen else None,
         alert_kinds=[a.kind for a in alerts],
+        peaks=peaks,
     )
     if refused:
         field = (
@@ -314,6 +317,7 @@ def record_transcribed(rows, *, entered_by) -> list[Decision]:
     saved = []
     for subject_pk, subject_rows in by_subject.items():
         history = histories[subject_pk]
+        peaks = rules.peak_draws(history.draws)  # its draws stay as they are: only decisions grow
         for row in sorted(subject_rows, key=lambda r: (r.signed_at, r.line)):
             if (subject_pk, row.signed_at, row.action) in recorded:
                 continue  # the same file again: idempotent on its natural key
@@ -328,6 +332,7 @@ def record_transcribed(rows, *, entered_by) -> list[Decision]:
                     regimen=row.regimen,
                     history=history,
                     regimens=targets,
+                    peaks=peaks,
                 )
             except DecisionError as error:
                 error.line = row.line
