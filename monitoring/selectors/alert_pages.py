@@ -137,11 +137,16 @@ def cases(alerts, *, limit=CASES_SHOWN) -> list[Case]:
     due. The cases are ranked in one grouped query, and only the alerts of those shown are
     read: a study's queue holds thousands of case alerts."""
     active = Q(status__in=ACTIVE)
+    # Grouped from `alerts` itself (values() leaves its annotations and joins out of the
+    # grouping), not from a pk__in of it: that semi-join had PostgreSQL scan every alert of the
+    # study (19.6 ms at 40,809 alerts) where the status index reads the active ones. The count
+    # is distinct, so a join to many rows in `alerts` could not count an alert twice.
     ranked = (
-        Alert.objects.filter(pk__in=alerts.values("pk"), case_at__isnull=False)
+        alerts.filter(case_at__isnull=False)
+        .order_by()
         .values("subject_id", "case_at")
         .annotate(
-            open_alerts=Count("pk", filter=active),
+            open_alerts=Count("pk", filter=active, distinct=True),
             rank=Coalesce(Min("severity_rank", filter=active), Min("severity_rank")),
             due=Min("due_by", filter=Q(kind="withhold_dose")),
             subject_code=Min("subject__subject_id"),
