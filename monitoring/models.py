@@ -245,6 +245,13 @@ class Alert(models.Model):
             models.Index(fields=["status", "severity_rank", "due_by"]),
             models.Index(fields=["subject", "status"]),
             models.Index(fields=["subject", "case_at"]),
+            # The active alerts by due date: the dashboard's overdue list reads its first 20
+            # in this order (8.5 ms -> 0.5 ms at 40,809 alerts).
+            models.Index(
+                fields=["due_by"],
+                condition=models.Q(status__in=["open", "acknowledged"]),
+                name="alert_active_due_idx",
+            ),
         ]
         ordering = ["severity_rank", "due_by", "-triggered_at"]
 
