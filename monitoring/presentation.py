@@ -7,12 +7,6 @@ from django.utils.html import format_html
 from monitoring import rules, units
 from monitoring.models import STATE_CHOICES
 
-
-def name_of(user) -> str:
-    """How a person is named on pages, e-mails, signatures and files: full name, else username."""
-    return user.get_full_name() or user.get_username()
-
-
 SEVERITY_STYLE = {
     "critical": ("bi-exclamation-octagon-fill", "Critical"),
     "high": ("bi-exclamation-triangle-fill", "High"),

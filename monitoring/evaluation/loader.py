@@ -6,6 +6,7 @@ from django.conf import settings
 
 from monitoring import rules, units
 from monitoring.models import Decision, LabDraw, LabResult
+from monitoring.people import name_from
 from subjects.models import Dose, Regimen, Subject
 
 # The columns the rules need of a draw and of a result, in the order load_histories reads them.
@@ -98,7 +99,7 @@ def load_histories(pks, *, draws=None, results=None) -> dict:
                 signed_at,
                 regimens.get(regimen_id),
                 replaces_id,
-                f"{first} {last}".strip() or username,
+                name_from(first, last, username),
             )
         )
     return {

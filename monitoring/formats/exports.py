@@ -9,7 +9,7 @@ The files are written by spreadsheets.py.
 
 from monitoring.formats.spreadsheets import Dataset, iso, write_csv, xlsx_bytes
 from monitoring.models import Alert, DataQuery, Decision, LabResult
-from monitoring.presentation import name_of
+from monitoring.people import name_of
 from subjects.access import BLINDED
 from subjects.models import Dose, Subject
 

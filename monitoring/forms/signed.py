@@ -5,7 +5,7 @@ from django import forms
 from django.contrib.auth import authenticate
 
 from monitoring.models import Decision
-from monitoring.presentation import name_of
+from monitoring.people import name_of
 from monitoring.services import two_factor
 from monitoring.services.review import SIGNATURE_MEANING
 from subjects.forms import ReasonField

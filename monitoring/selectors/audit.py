@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 
 from monitoring import rules, units
 from monitoring.models import Alert, DataQuery, Decision, LabDraw, LabResult
-from monitoring.presentation import name_of
+from monitoring.people import name_of
 from subjects import access, site_time
 from subjects.models import Arm, Dose, EmergencyUnblinding, Regimen, Subject
 

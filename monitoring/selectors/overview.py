@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from monitoring import rules, units
 from monitoring.models import Alert, Decision, LabDraw, SubjectSafetyState
+from monitoring.people import name_from
 from monitoring.selectors import data_queries
 from monitoring.selectors.alert_pages import cases, open_case_count, overdue_q
 from monitoring.selectors.subject_pages import ACTIVE
@@ -91,13 +92,6 @@ class _Entry:
     count: int = 1
 
 
-def _name(first, last, username):
-    """A person's full name, else their username; "" for an entry nobody signed (an import)."""
-    if username is None:
-        return ""
-    return f"{first} {last}".strip() or username
-
-
 def recent_activity(subjects, limit):
     """The latest draws, doses and decisions among these subjects; entries of one kind for one
     subject made together (an import, a seed) are shown as one line. They are read as plain
@@ -106,7 +100,7 @@ def recent_activity(subjects, limit):
     fetch = limit * 20
     person = ("first_name", "last_name", "username")
     entries = [
-        _Entry(entered_at, _name(*names), subject_id, "draw", pk, collected_at)
+        _Entry(entered_at, name_from(*names), subject_id, "draw", pk, collected_at)
         for pk, subject_id, entered_at, collected_at, *names in LabDraw.objects.filter(
             subject__in=subjects
         )
@@ -116,7 +110,7 @@ def recent_activity(subjects, limit):
         )[:fetch]
     ]
     entries += [
-        _Entry(at, _name(*names), subject_id, "dose", subject_id, administered_at, mg)
+        _Entry(at, name_from(*names), subject_id, "dose", subject_id, administered_at, mg)
         for at, subject_id, administered_at, mg, *names in Dose.history.filter(
             subject_id__in=subjects.values("pk"), history_type="+"
         )
@@ -130,7 +124,9 @@ def recent_activity(subjects, limit):
         )[:fetch]
     ]
     entries += [
-        _Entry(at, _name(*names), subject_id, "decision", subject_id, None, (transcribed, action))
+        _Entry(
+            at, name_from(*names), subject_id, "decision", subject_id, None, (transcribed, action)
+        )
         for at, subject_id, transcribed, action, *names in Decision.objects.filter(
             subject__in=subjects
         )

@@ -4,7 +4,7 @@ signed emergency unblinding of one subject (audited, e-mailed to the unblinded g
 from django.db import transaction
 from django.utils import timezone
 
-from monitoring.presentation import name_of
+from monitoring.people import name_of
 from monitoring.services import notifications, study_settings
 from monitoring.services.errors import EntryError
 from subjects import access

@@ -9,7 +9,7 @@ from django.utils import timezone
 from monitoring import rules
 from monitoring.evaluation import loader
 from monitoring.models import SubjectSafetyState
-from monitoring.presentation import name_of
+from monitoring.people import name_of
 from monitoring.services import errors
 from subjects.models import Subject
 from subjects.services import record_dose

@@ -9,7 +9,7 @@ from django.core.mail import send_mail
 from django.urls import reverse
 
 from monitoring.models import Alert, DataQuery, DataQueryStep
-from monitoring.presentation import name_of
+from monitoring.people import name_of
 from monitoring.signals import alerts_opened
 from subjects import access, site_time
 

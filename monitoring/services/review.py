@@ -10,7 +10,7 @@ from lib import bulk
 from monitoring import rules
 from monitoring.evaluation import loader, runner
 from monitoring.models import Alert, Decision, SubjectSafetyState
-from monitoring.presentation import name_of
+from monitoring.people import name_of
 from monitoring.services import errors
 from subjects import access, inputs
 from subjects.models import Regimen, Subject
