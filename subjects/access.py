@@ -39,9 +39,9 @@ CACHED = (
 )
 
 
-def _once(user, name, compute):
-    """compute() once per request: kept on the user object, which lives as long as the request
-    (forget_cached drops it); `name` is one of CACHED."""
+def once_per_request(user, name, compute):
+    """compute() once per request: kept on the user object, which lives as long as the request,
+    as attribute `name` (forget_cached drops those of CACHED, this module's own)."""
     cached = getattr(user, name, None)
     if cached is None:
         cached = compute()
@@ -53,7 +53,7 @@ def roles(user) -> frozenset:
     """The user's role names, looked up once per request."""
     if not user.is_authenticated:
         return frozenset()
-    return _once(
+    return once_per_request(
         user, "_hepwatch_roles", lambda: frozenset(user.groups.values_list("name", flat=True))
     )
 
@@ -119,7 +119,7 @@ def is_unblinded(user) -> bool:
 def _rostered_study_ids(user) -> frozenset:
     from .models import UnblindedRosterEntry
 
-    return _once(
+    return once_per_request(
         user,
         "_hepwatch_rostered",
         lambda: frozenset(
@@ -139,7 +139,7 @@ def sees_arms(user, study) -> bool:
 def _unblinded_subject_ids(user) -> frozenset:
     from .models import EmergencyUnblinding
 
-    return _once(
+    return once_per_request(
         user,
         "_hepwatch_unblinded_subjects",
         lambda: frozenset(
@@ -160,7 +160,7 @@ def studies_blinded_to(user) -> list:
     """The blinded studies whose arms this user may not see (looked up once per request)."""
     from .models import Study
 
-    return _once(
+    return once_per_request(
         user,
         "_hepwatch_blinded_studies",
         lambda: [s for s in Study.objects.filter(blinded=True) if not sees_arms(user, s)],

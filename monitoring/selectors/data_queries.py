@@ -47,10 +47,9 @@ def awaiting_count(user) -> int:
     every page, the dashboard too), like access.roles."""
     if not (access.can_answer_queries(user) or access.can_raise_queries(user)):
         return 0
-    cached = getattr(user, "_hepwatch_queries_waiting", None)
-    if cached is None:
-        cached = user._hepwatch_queries_waiting = awaiting(user).count()
-    return cached
+    return access.once_per_request(
+        user, "_hepwatch_queries_waiting", lambda: awaiting(user).count()
+    )
 
 
 def subject_queries(subject):
