@@ -6,7 +6,7 @@ from django.conf import settings
 
 from monitoring import rules, units
 from monitoring.models import Decision, LabDraw, LabResult
-from monitoring.people import name_from
+from monitoring.people import name_columns, name_from
 from subjects.models import Dose, Regimen, Subject
 
 # The columns the rules need of a draw and of a result, in the order load_histories reads them.
@@ -87,9 +87,7 @@ def load_histories(pks, *, draws=None, results=None) -> dict:
             "signed_at",
             "regimen_id",
             "replaces_id",
-            "reviewer__first_name",
-            "reviewer__last_name",
-            "reviewer__username",
+            *name_columns("reviewer"),
         )
     ):
         decisions.setdefault(subject_pk, []).append(

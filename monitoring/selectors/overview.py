@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from monitoring import rules, units
 from monitoring.models import Alert, Decision, LabDraw, SubjectSafetyState
-from monitoring.people import name_from
+from monitoring.people import name_columns, name_from
 from monitoring.selectors import data_queries
 from monitoring.selectors.alert_pages import cases, open_case_count, overdue_q
 from monitoring.selectors.subject_pages import ACTIVE
@@ -98,16 +98,15 @@ def recent_activity(subjects, limit):
     rows (with the person's name) and grouped first; only the `limit` lines shown get their
     subject and words."""
     fetch = limit * 20
-    person = ("first_name", "last_name", "username")
     entries = [
         _Entry(entered_at, name_from(*names), subject_id, "draw", pk, collected_at)
         for pk, subject_id, entered_at, collected_at, *names in LabDraw.objects.filter(
             subject__in=subjects
         )
         .order_by("-entered_at")
-        .values_list(
-            "pk", "subject_id", "entered_at", "collected_at", *(f"entered_by__{f}" for f in person)
-        )[:fetch]
+        .values_list("pk", "subject_id", "entered_at", "collected_at", *name_columns("entered_by"))[
+            :fetch
+        ]
     ]
     entries += [
         _Entry(at, name_from(*names), subject_id, "dose", subject_id, administered_at, mg)
@@ -120,7 +119,7 @@ def recent_activity(subjects, limit):
             "subject_id",
             "administered_at",
             "dose_mg",
-            *(f"history_user__{f}" for f in person),
+            *name_columns("history_user"),
         )[:fetch]
     ]
     entries += [
@@ -131,9 +130,9 @@ def recent_activity(subjects, limit):
             subject__in=subjects
         )
         .order_by("-signed_at")
-        .values_list(
-            "signed_at", "subject_id", "transcribed", "action", *(f"reviewer__{f}" for f in person)
-        )[:limit]
+        .values_list("signed_at", "subject_id", "transcribed", "action", *name_columns("reviewer"))[
+            :limit
+        ]
     ]
     entries.sort(key=lambda e: e.at, reverse=True)
     grouped = []
