@@ -173,12 +173,12 @@ def _implausible(analyte, value, unit, reported_uln):
         if limit is None:
             return field, f"{analyte} has no ULN"
         canonical = to_canonical(analyte, number, unit)
-        if limit.refusal(canonical) is None:  # the many plausible values need no words
-            continue
         shown = f"{what} {format_number(number)} {unit_label(unit)}"
         if unit != spec.canonical_unit:
             shown += f" ({format_number(canonical)} {spec.canonical_unit})"
-        return field, limit.refusal(canonical, shown)
+        refusal = limit.refusal(canonical, shown)
+        if refusal:
+            return field, refusal
     return None
 
 
